@@ -1,0 +1,25 @@
+"""Pure-torch operators of the papers (no Lightning, no configs): spec sections 1, 2, 3 and 5."""
+
+from giugan.ops.attention import SelfAttention
+from giugan.ops.giu import GIU
+from giugan.ops.involution import (
+    IGANInvolution2d,
+    Involution2d,
+    igan_report_parameter_count,
+    involution_aggregate,
+)
+from giugan.ops.rbn import RepresentativeBatchNorm2d
+from giugan.ops.se import SqueezeExcitation
+from giugan.ops.spectral import maybe_spectral_norm
+
+__all__ = [
+    "GIU",
+    "IGANInvolution2d",
+    "Involution2d",
+    "RepresentativeBatchNorm2d",
+    "SelfAttention",
+    "SqueezeExcitation",
+    "igan_report_parameter_count",
+    "involution_aggregate",
+    "maybe_spectral_norm",
+]
