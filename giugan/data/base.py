@@ -1,0 +1,292 @@
+"""Shared behaviour of every giugan DataModule.
+
+Every DataModule in :mod:`giugan.data` yields plain image batches: float32 tensors of shape
+``(B, 3, H, W)`` with values in ``[-1, 1]``, no labels (DESIGN.md §3 "Data"). The training loader
+serves ``batch_size * batches_per_iteration`` images per step, because one generator iteration of
+the GAN module consumes ``n_critic`` discriminator mini-batches (the CLI links
+``data.batches_per_iteration`` to ``model.n_critic``). The validation loader iterates over the
+*reference split*, the real images whose Inception statistics the metrics layer caches under
+:attr:`ImageDataModule.reference_id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from giugan.data.transforms import random_hflip, uint8_to_signed_unit
+
+__all__ = [
+    "CorruptDataError",
+    "ImageDataModule",
+    "InMemoryImageDataset",
+    "SUPPORTED_IMAGE_SIZES",
+    "check_choice",
+    "check_int",
+    "check_image_size",
+    "path_digest",
+    "seed_worker",
+]
+
+#: Output resolutions accepted by the image DataModules. The papers use 32 (CIFAR-10) and
+#: 64 (CelebA); the others cover STL-style 48/96 and quick low-resolution experiments.
+SUPPORTED_IMAGE_SIZES: tuple[int, ...] = (16, 32, 48, 64, 96, 128, 256)
+
+
+class CorruptDataError(ValueError):
+    """A data file exists but cannot be read as the expected format.
+
+    The message names the file, what was expected, and how to fix it.
+    """
+
+
+def check_int(name: str, value: Any, minimum: int, hint: str = "") -> int:
+    """Validate an integer argument, raising one explanatory ``ValueError`` paragraph.
+
+    Args:
+        name: The argument's name as written in a config (``data.init_args.<name>``).
+        value: The value received.
+        minimum: The smallest allowed value.
+        hint: Extra sentence describing what the argument means.
+
+    Returns:
+        The value, unchanged.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"Invalid value {value!r} for argument '{name}': expected an integer >= {minimum}. "
+            f"{hint}".rstrip()
+        )
+    return value
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[Any], hint: str = "") -> Any:
+    """Validate that ``value`` is one of ``allowed``, raising one ``ValueError`` paragraph."""
+    if isinstance(value, bool) != any(isinstance(a, bool) for a in allowed) or value not in allowed:
+        raise ValueError(
+            f"Invalid value {value!r} for argument '{name}': expected one of "
+            f"{', '.join(repr(a) for a in allowed)}. {hint}".rstrip()
+        )
+    return value
+
+
+def check_image_size(value: Any, name: str = "image_size") -> int:
+    """Validate an output resolution against :data:`SUPPORTED_IMAGE_SIZES`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in SUPPORTED_IMAGE_SIZES:
+        raise ValueError(
+            f"Invalid value {value!r} for argument '{name}': expected one of "
+            f"{', '.join(str(s) for s in SUPPORTED_IMAGE_SIZES)} (square output side in pixels; "
+            "the papers use 32 for CIFAR-10 and 64 for CelebA)."
+        )
+    return value
+
+
+def path_digest(path: str | os.PathLike[str]) -> str:
+    """First 12 hex digits of the SHA-1 of the absolute, resolved ``path`` (a cache-key part)."""
+    resolved = str(Path(path).expanduser().resolve())
+    return hashlib.sha1(resolved.encode("utf-8")).hexdigest()[:12]
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed ``random`` and ``numpy`` in a DataLoader worker from its torch seed.
+
+    PyTorch seeds each worker's torch RNG with ``base_seed + worker_id`` where ``base_seed`` is
+    drawn from the loader's (seeded) generator; this propagates that seed to the other RNGs so
+    every random augmentation is reproducible.
+    """
+    del worker_id
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class InMemoryImageDataset(Dataset[torch.Tensor]):
+    """A ``uint8`` ``(N, 3, H, W)`` tensor served as float32 images in ``[-1, 1]``.
+
+    Args:
+        images: The images, ``uint8``, channel-first.
+        hflip: Mirror each image horizontally with probability 1/2.
+    """
+
+    def __init__(self, images: torch.Tensor, hflip: bool = False) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"InMemoryImageDataset expects a uint8 tensor of shape (N, 3, H, W), got "
+                f"{images.dtype} {tuple(images.shape)}."
+            )
+        self.images = images
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = uint8_to_signed_unit(self.images[index])
+        return random_hflip(image) if self.hflip else image
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base class: loaders, argument validation and the reference-split contract.
+
+    Subclasses implement :meth:`_build_dataset` (returning a map-style dataset of ``(3, H, W)``
+    float tensors in ``[-1, 1]``), :attr:`image_size` and :attr:`reference_id`, and may override
+    :meth:`prepare_data` to download.
+
+    Args:
+        batch_size: Images per discriminator mini-batch (the papers' batch size, e.g. 64).
+        batches_per_iteration: Mini-batches consumed by one training step; the train loader's
+            actual batch size is ``batch_size * batches_per_iteration``. Linked by the CLI to
+            ``model.n_critic``.
+        num_workers: DataLoader worker processes (0 = load in the main process). Workers are
+            persistent and seeded deterministically from ``seed``.
+        pin_memory: Pin host memory of batches (faster host-to-GPU copies).
+        hflip: Randomly mirror training images horizontally (never applied to the reference
+            split).
+        drop_last: Drop the last incomplete training batch (keeps every step the same size).
+        eval_batch_size: Batch size of the reference (validation) loader.
+        seed: Seed of the training shuffle and of the worker RNGs (offset by the global rank).
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        batches_per_iteration: int = 1,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        hflip: bool = False,
+        drop_last: bool = True,
+        eval_batch_size: int = 250,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.batch_size = check_int(
+            "batch_size", batch_size, 1, "It is the number of images per discriminator step."
+        )
+        self.batches_per_iteration = check_int(
+            "batches_per_iteration",
+            batches_per_iteration,
+            1,
+            "It is the number of mini-batches one training step consumes (model.n_critic).",
+        )
+        self.num_workers = check_int(
+            "num_workers", num_workers, 0, "Use 0 to load data in the main process."
+        )
+        self.pin_memory = check_choice("pin_memory", pin_memory, (True, False))
+        self.hflip = check_choice("hflip", hflip, (True, False))
+        self.drop_last = check_choice("drop_last", drop_last, (True, False))
+        self.eval_batch_size = check_int(
+            "eval_batch_size", eval_batch_size, 1, "It is the batch size of the reference loader."
+        )
+        self.seed = check_int("seed", seed, 0, "Use a non-negative integer seed.")
+        self._train_dataset: Dataset[torch.Tensor] | None = None
+        self._reference_dataset: Dataset[torch.Tensor] | None = None
+
+    # ----------------------------------------------------------------- subclass interface
+    @property
+    def image_size(self) -> int:
+        """Side length in pixels of the square images this module yields."""
+        raise NotImplementedError
+
+    @property
+    def reference_id(self) -> str:
+        """Stable name of the reference images (cache key of real-image statistics)."""
+        raise NotImplementedError
+
+    def _build_dataset(self, reference: bool) -> Dataset[torch.Tensor]:
+        """Build the training (``reference=False``, with flips when enabled) or reference set."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- Lightning hooks
+    @property
+    def train_batch_size(self) -> int:
+        """Images per training-loader batch: ``batch_size * batches_per_iteration``."""
+        return self.batch_size * self.batches_per_iteration
+
+    @property
+    def num_reference_images(self) -> int:
+        """Number of images in the reference split (available after :meth:`setup`)."""
+        if self._reference_dataset is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.num_reference_images is only known after setup(): call "
+                "datamodule.setup('validate') (the Trainer does this) before reading it."
+            )
+        return len(self._reference_dataset)  # type: ignore[arg-type]
+
+    @property
+    def num_train_images(self) -> int:
+        """Number of images in the training split (available after ``setup('fit')``)."""
+        if self._train_dataset is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.num_train_images is only known after setup('fit')."
+            )
+        return len(self._train_dataset)  # type: ignore[arg-type]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the datasets needed by ``stage`` (idempotent).
+
+        ``fit`` (or ``None``) builds the training and reference sets; ``validate``, ``test`` and
+        ``predict`` build only the reference set.
+        """
+        if stage in (None, "fit") and self._train_dataset is None:
+            self._train_dataset = self._build_dataset(reference=False)
+        if self._reference_dataset is None:
+            self._reference_dataset = self._build_dataset(reference=True)
+
+    def _global_rank(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
+
+    def _loader(self, dataset: Dataset[torch.Tensor], batch_size: int, train: bool) -> DataLoader:
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + 1_000_003 * self._global_rank() + (0 if train else 1))
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=self.drop_last if train else False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            worker_init_fn=seed_worker,
+            generator=generator,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled loader over the training split, batches of ``batch_size * batches_per_iteration``."""
+        if self._train_dataset is None:
+            self.setup("fit")
+        assert self._train_dataset is not None
+        n = len(self._train_dataset)  # type: ignore[arg-type]
+        if self.drop_last and n < self.train_batch_size:
+            raise ValueError(
+                f"The training split of {type(self).__name__} has {n} images, fewer than one "
+                f"training batch of batch_size * batches_per_iteration = {self.batch_size} * "
+                f"{self.batches_per_iteration} = {self.train_batch_size}, so with drop_last=True "
+                "the loader would yield no batch at all. Lower 'batch_size' or "
+                "'batches_per_iteration', set 'drop_last: false', or use more images."
+            )
+        return self._loader(self._train_dataset, self.train_batch_size, train=True)
+
+    def reference_dataloader(self) -> DataLoader:
+        """Ordered loader over the reference split: no flips, ``eval_batch_size``, all images."""
+        if self._reference_dataset is None:
+            self.setup("validate")
+        assert self._reference_dataset is not None
+        return self._loader(self._reference_dataset, self.eval_batch_size, train=False)
+
+    def val_dataloader(self) -> DataLoader:
+        """The reference split (see :meth:`reference_dataloader`)."""
+        return self.reference_dataloader()
+
+    def test_dataloader(self) -> DataLoader:
+        """The reference split as well: a GAN's test pass scores samples against it."""
+        return self.reference_dataloader()
