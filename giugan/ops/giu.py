@@ -50,6 +50,7 @@ class GIU(nn.Module):
                 f"GIU: aggregate_from={aggregate_from!r} is not allowed; use 'input' (GIU-GANs "
                 f"eq. 10, the default) or 'recalibrated'."
             )
+        self.channels = channels
         self.aggregate_from = aggregate_from
         self.se = SqueezeExcitation(channels, se_reduction, bias=se_bias)
         self.involution = Involution2d(
