@@ -1,0 +1,155 @@
+"""Behaviour shared by every DataModule (exercised through the synthetic shapes set)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from jsonargparse import ArgumentParser
+
+from giugan.data import (
+    CelebADataModule,
+    CIFAR10DataModule,
+    ImageFolderDataModule,
+    ShapesDataModule,
+)
+
+
+def shapes(**kwargs: object) -> ShapesDataModule:
+    kwargs = {"num_images": 30, "num_workers": 0, "batch_size": 4, **kwargs}
+    return ShapesDataModule(**kwargs)  # type: ignore[arg-type]
+
+
+def test_train_loader_serves_batches_per_iteration_minibatches_shuffled() -> None:
+    dm = shapes(batch_size=4, batches_per_iteration=3)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    batches = list(loader)
+    assert dm.train_batch_size == 12
+    assert [tuple(b.shape) for b in batches] == [(12, 3, 32, 32)] * 2  # 30 // 12, last dropped
+    reference = dm.reference_dataloader().dataset
+    ordered = torch.stack([reference[i] for i in range(12)])
+    assert not torch.equal(batches[0], ordered)  # shuffled
+
+
+def test_drop_last_false_keeps_the_remainder() -> None:
+    dm = shapes(batch_size=4, batches_per_iteration=3, drop_last=False)
+    dm.setup("fit")
+    assert [len(b) for b in dm.train_dataloader()] == [12, 12, 6]
+
+
+def test_reference_loader_is_ordered_complete_and_unflipped() -> None:
+    dm = shapes(hflip=True, eval_batch_size=8)
+    dm.setup("fit")
+    batches = list(dm.val_dataloader())
+    assert [len(b) for b in batches] == [8, 8, 8, 6]
+    expected = dm.images.float() / 127.5 - 1
+    torch.testing.assert_close(torch.cat(batches), expected)
+    torch.testing.assert_close(torch.cat(list(dm.test_dataloader())), expected)
+
+
+def test_hflip_applies_to_training_only() -> None:
+    torch.manual_seed(0)
+    dm = shapes(hflip=True, batch_size=30, num_images=30)
+    dm.setup("fit")
+    originals = dm.images.float() / 127.5 - 1
+    flipped = originals.flip(-1)
+    as_set = {tuple(x.flatten().tolist()) for x in originals}
+    mirrored = {tuple(x.flatten().tolist()) for x in flipped}
+    batch = next(iter(dm.train_dataloader()))
+    seen = [tuple(x.flatten().tolist()) for x in batch]
+    assert all(x in as_set or x in mirrored for x in seen)
+    assert sum(x in mirrored and x not in as_set for x in seen) >= 5  # some flipped
+    assert sum(x in as_set and x not in mirrored for x in seen) >= 5  # some not
+    no_flip = shapes(hflip=False, batch_size=30, num_images=30)
+    no_flip.setup("fit")
+    assert all(tuple(x.flatten().tolist()) in as_set for x in next(iter(no_flip.train_dataloader())))
+
+
+def test_shuffle_order_is_deterministic_from_the_seed() -> None:
+    def order(seed: int) -> list[list[int]]:
+        dm = shapes(seed=seed, batch_size=10)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        return [list(indices) for _ in range(2) for indices in loader.batch_sampler]
+
+    first = order(5)
+    assert first == order(5)
+    assert first != order(6)
+    assert first[:3] != first[3:]  # a new permutation each epoch
+    assert sorted(sum(first[:3], [])) == list(range(30))
+
+
+def test_workers_are_persistent_and_deterministic() -> None:
+    def batches() -> list[torch.Tensor]:
+        dm = shapes(hflip=True, num_workers=1, batch_size=10)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        assert loader.persistent_workers and loader.worker_init_fn is not None
+        return list(loader)
+
+    first, second = batches(), batches()
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_loader_settings() -> None:
+    dm = shapes(pin_memory=True)
+    dm.setup("fit")
+    train, val = dm.train_dataloader(), dm.val_dataloader()
+    assert train.pin_memory and val.pin_memory
+    assert not train.persistent_workers  # num_workers=0 cannot keep workers
+    assert train.drop_last and not val.drop_last
+    assert val.batch_size == 250
+
+
+def test_counts_are_only_known_after_setup() -> None:
+    dm = shapes()
+    with pytest.raises(RuntimeError, match="only known after setup"):
+        _ = dm.num_reference_images
+    dm.setup("validate")
+    assert dm.num_reference_images == 30
+
+
+def test_too_few_images_for_one_training_batch() -> None:
+    dm = shapes(num_images=10, batch_size=4, batches_per_iteration=3)
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"has 10 images.*4 \* 3 = 12.*drop_last"):
+        dm.train_dataloader()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("batches_per_iteration", 0),
+        ("num_workers", -1),
+        ("eval_batch_size", 0),
+        ("seed", -3),
+        ("hflip", "yes"),
+        ("pin_memory", 1),
+        ("drop_last", None),
+    ],
+)
+def test_bad_common_arguments_are_named_with_their_value(argument: str, value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        ShapesDataModule(**{argument: value})  # type: ignore[arg-type]
+    assert f"argument '{argument}'" in str(info.value) and repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cls", "config"),
+    [
+        (ShapesDataModule, {"num_images": 16, "batches_per_iteration": 5}),
+        (CIFAR10DataModule, {"root": "x", "train_split": "all", "reference_split": "test"}),
+        (CelebADataModule, {"root": "x", "crop_size": 108, "split": "valid"}),
+        (ImageFolderDataModule, {"root": "x", "crop_size": None, "extensions": [".png"]}),
+    ],
+)
+def test_signatures_build_from_a_yaml_like_config(cls: type, config: dict) -> None:
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "data")
+    namespace = parser.parse_object({"data": config})
+    dm = parser.instantiate_classes(namespace).data
+    assert isinstance(dm, cls)
+    for key, value in config.items():
+        assert dm.hparams[key] == value
