@@ -1,0 +1,46 @@
+"""Metrics layer: FID, Inception Score and KID with a pinned protocol (DESIGN.md "Metrics").
+
+Knows torch and torchmetrics only. Public entry points:
+
+* :class:`GenerativeMetrics` — the module a training module owns (real-statistics cache,
+  fake updates, DDP-safe ``compute()``, ``protocol()``).
+* :func:`compute_reference_statistics` — fill the real-statistics cache (``giugan stats``).
+* :func:`quantize_images` — generator output in [-1, 1] to uint8.
+* :func:`build_extractor`, :class:`InceptionExtractor`, :class:`StandInExtractor`.
+* :func:`frechet_distance` — the Fréchet distance of two Gaussians, float64.
+"""
+
+from giugan.metrics.extractors import (
+    INCEPTION_RESIZE,
+    INCEPTION_WEIGHTS_FILENAME,
+    INCEPTION_WEIGHTS_URL,
+    WEIGHTS_ENV_VAR,
+    InceptionExtractor,
+    InceptionWeightsUnavailable,
+    InvalidInceptionWeights,
+    StandInExtractor,
+    build_extractor,
+    resolve_inception_weights,
+)
+from giugan.metrics.quantize import QUANTISATION, quantize_images
+from giugan.metrics.reference import frechet_distance, reference_file_path
+from giugan.metrics.suite import GenerativeMetrics, compute_reference_statistics
+
+__all__ = [
+    "INCEPTION_RESIZE",
+    "INCEPTION_WEIGHTS_FILENAME",
+    "INCEPTION_WEIGHTS_URL",
+    "QUANTISATION",
+    "WEIGHTS_ENV_VAR",
+    "GenerativeMetrics",
+    "InceptionExtractor",
+    "InceptionWeightsUnavailable",
+    "InvalidInceptionWeights",
+    "StandInExtractor",
+    "build_extractor",
+    "compute_reference_statistics",
+    "frechet_distance",
+    "quantize_images",
+    "reference_file_path",
+    "resolve_inception_weights",
+]
