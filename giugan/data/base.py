@@ -26,13 +26,13 @@ from torch.utils.data import DataLoader, Dataset
 from giugan.data.transforms import random_hflip, uint8_to_signed_unit
 
 __all__ = [
+    "SUPPORTED_IMAGE_SIZES",
     "CorruptDataError",
     "ImageDataModule",
     "InMemoryImageDataset",
-    "SUPPORTED_IMAGE_SIZES",
     "check_choice",
-    "check_int",
     "check_image_size",
+    "check_int",
     "path_digest",
     "seed_worker",
 ]

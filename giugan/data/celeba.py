@@ -21,9 +21,10 @@ The configs set it explicitly; the default here is 140.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 from torch.utils.data import Dataset
@@ -43,7 +44,7 @@ __all__ = ["CelebADataModule", "read_partition_file"]
 
 PARTITION_FILE = "list_eval_partition.txt"
 IMAGE_FOLDER = "img_align_celeba"
-SPLIT_CODES: dict[str, Optional[int]] = {"train": 0, "valid": 1, "test": 2, "all": None}
+SPLIT_CODES: dict[str, int | None] = {"train": 0, "valid": 1, "test": 2, "all": None}
 _SPLITS = ("train", "valid", "test", "all")
 _EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -161,7 +162,10 @@ class CelebADataModule(ImageDataModule):
         )
         self.download = check_choice("download", download, (True, False))
         self._files: dict[str, list[Path]] = {}
-        self.save_hyperparameters()
+        # Passing the frame avoids Lightning's self-referencing frame, which kept this
+        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
+        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
+        self.save_hyperparameters(frame=inspect.currentframe())
 
     # ----------------------------------------------------------------- layout
     def _layout(self) -> tuple[Path, Path]:
@@ -265,7 +269,7 @@ class CelebADataModule(ImageDataModule):
             from torchvision.datasets import CelebA
 
             CelebA(root=str(self.root), split="all", target_type=[], download=True)
-        except Exception as error:  # noqa: BLE001 - re-raised with the fix
+        except Exception as error:
             raise RuntimeError(
                 f"Downloading CelebA into {(self.root / 'celeba').resolve()} failed "
                 f"({type(error).__name__}: {error}). torchvision downloads from Google Drive and "

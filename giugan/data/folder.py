@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch.utils.data import Dataset
@@ -54,7 +54,7 @@ class ImageFolderDataModule(ImageDataModule):
         self,
         root: str,
         image_size: int = 32,
-        crop_size: Optional[int] = None,
+        crop_size: int | None = None,
         skip_corrupt: bool = False,
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
         batch_size: int = 64,
@@ -94,7 +94,10 @@ class ImageFolderDataModule(ImageDataModule):
         self.skip_corrupt = check_choice("skip_corrupt", skip_corrupt, (True, False))
         self.extensions = normalise_extensions(extensions)
         self._paths: list[Path] | None = None
-        self.save_hyperparameters()
+        # Passing the frame avoids Lightning's self-referencing frame, which kept this
+        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
+        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
+        self.save_hyperparameters(frame=inspect.currentframe())
 
     @property
     def image_size(self) -> int:

@@ -13,6 +13,8 @@ every machine and a larger ``num_images`` only appends images.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -115,7 +117,10 @@ class ShapesDataModule(ImageDataModule):
         )
         self._image_size = check_image_size(image_size)
         self._images: torch.Tensor | None = None
-        self.save_hyperparameters()
+        # Passing the frame avoids Lightning's self-referencing frame, which kept this
+        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
+        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
+        self.save_hyperparameters(frame=inspect.currentframe())
 
     @property
     def image_size(self) -> int:

@@ -62,7 +62,9 @@ def test_hflip_applies_to_training_only() -> None:
     assert sum(x in as_set and x not in mirrored for x in seen) >= 5  # some not
     no_flip = shapes(hflip=False, batch_size=30, num_images=30)
     no_flip.setup("fit")
-    assert all(tuple(x.flatten().tolist()) in as_set for x in next(iter(no_flip.train_dataloader())))
+    assert all(
+        tuple(x.flatten().tolist()) in as_set for x in next(iter(no_flip.train_dataloader()))
+    )
 
 
 def test_shuffle_order_is_deterministic_from_the_seed() -> None:
@@ -76,7 +78,7 @@ def test_shuffle_order_is_deterministic_from_the_seed() -> None:
     assert first == order(5)
     assert first != order(6)
     assert first[:3] != first[3:]  # a new permutation each epoch
-    assert sorted(sum(first[:3], [])) == list(range(30))
+    assert sorted(i for batch in first[:3] for i in batch) == list(range(30))
 
 
 def test_workers_are_persistent_and_deterministic() -> None:

@@ -60,7 +60,7 @@ def test_train_split_selection(cifar_root, train_split: str, expected: int) -> N
     dm = make(root, train_split=train_split, batch_size=1, drop_last=False)
     dm.setup("fit")
     assert dm.num_train_images == expected
-    signatures = sorted(int(round((b[0, 0, 0, 0].item() + 1) * 127.5)) for b in dm.train_dataloader())
+    signatures = sorted(round((b[0, 0, 0, 0].item() + 1) * 127.5) for b in dm.train_dataloader())
     everything = [40 * k + j for k in range(5) for j in range(4)] + [200, 201, 202]
     wanted = {"train": everything[:N_TRAIN], "test": everything[N_TRAIN:], "all": everything}
     assert signatures == wanted[train_split]
@@ -143,7 +143,7 @@ def test_pickle_with_foreign_globals_is_refused_without_running_them(tmp_path: P
     marker = tmp_path / "pwned"
 
     class Evil:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self):
             return (os.mkdir, (str(marker),))
 
     path = tmp_path / "data_batch_1"
@@ -166,7 +166,7 @@ def test_reads_pickles_naming_numpy_core_as_old_files_do(tmp_path: Path) -> None
 def test_download_is_skipped_when_files_exist(cifar_root, monkeypatch) -> None:
     import torchvision.datasets
 
-    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def refuse(*args, **kwargs):
         raise AssertionError("must not download")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", refuse)
@@ -177,7 +177,7 @@ def test_download_is_skipped_when_files_exist(cifar_root, monkeypatch) -> None:
 def test_failed_download_explains_the_offline_fix(tmp_path: Path, monkeypatch) -> None:
     import torchvision.datasets
 
-    def offline(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def offline(*args, **kwargs):
         raise OSError("Network is unreachable")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
