@@ -10,3 +10,16 @@ import torch
 def _seed_torch() -> None:
     """Every test starts from the same global RNG state (deterministic CPU tests)."""
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def single_thread():
+    """Run a test with one intra-op thread (opt in with ``pytest.mark.usefixtures``).
+
+    Small CPU convolutions are faster on one thread than on a shared, oversubscribed pool, and the
+    results do not depend on the machine's core count.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -10,6 +10,8 @@ from torch.nn.utils.parametrize import is_parametrized
 from giugan.nets import Discriminator, Generator
 from giugan.ops import GIU, RepresentativeBatchNorm2d, SelfAttention
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -9,6 +9,8 @@ from torch.nn.utils.parametrize import is_parametrized
 
 from giugan.nets import DCGANDiscriminator, DCGANGenerator, LSGANDiscriminator, LSGANGenerator
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -16,6 +16,7 @@ from giugan.ops import (
     involution_aggregate,
 )
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

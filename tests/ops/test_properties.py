@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,8 @@ from giugan.ops import (
     RepresentativeBatchNorm2d,
     SelfAttention,
 )
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 SETTINGS = settings(max_examples=15, deadline=None, derandomize=True)
 

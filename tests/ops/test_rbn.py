@@ -10,6 +10,8 @@ from torch import nn
 
 from giugan.ops import RepresentativeBatchNorm2d
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 SIGMOID_1 = 1 / (1 + math.exp(-1))  # 0.731059
 
 

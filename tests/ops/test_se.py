@@ -8,6 +8,7 @@ from torch import nn
 
 from giugan.ops import SqueezeExcitation
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
