@@ -1,8 +1,106 @@
-"""Command-line entry point: ``giugan profile`` (and, later, the LightningCLI subcommands)."""
+"""``giugan`` command line: LightningCLI's ``fit|validate|test|predict`` plus ``profile`` and ``stats``.
+
+* ``giugan fit --config configs/quickstart.yaml`` (add ``--config configs/trainer/gpu.yaml`` etc.)
+* ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
+* ``giugan test --config runs/<name>/config.yaml --ckpt_path best`` writes ``eval.json``.
+* ``giugan predict --config ... --ckpt_path ... --model.predict_num_images 1000``.
+* ``giugan profile --all`` prints the papers' Params/FLOPs beside ours.
+* ``giugan stats --config ...`` precomputes the real-image reference statistics.
+"""
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from giugan.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint, SampleGrid
+from giugan.module import GANModule
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "max_epochs": -1,  # training length is model.generator_iterations
+    "num_sanity_val_steps": 0,
+    "log_every_n_steps": 50,
+}
+
+
+class GiuganCLI(LightningCLI):
+    """LightningCLI with the GAN module fixed, data modules by class path, and giugan's callbacks."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            GANModule,
+            LightningDataModule,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults=TRAINER_DEFAULTS,
+            args=args,
+            run=run,
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_lightning_class_args(GeneratorIterationCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
+
+    def before_fit(self) -> None:
+        ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
+        if ckpt_path is None:
+            folder = checkpoint_folder(self.trainer)
+            existing = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
+            if existing:
+                raise FileExistsError(
+                    f"The run directory already holds checkpoints ({folder}: "
+                    f"{', '.join(os.path.basename(p) for p in existing[:3])}"
+                    f"{', ...' if len(existing) > 3 else ''}). Starting a new run there would mix "
+                    f"and overwrite them. Resume it with --ckpt_path last, or give the new run "
+                    f"another name (trainer.logger name, e.g. --trainer.logger.init_args.name), or "
+                    f"move the folder away."
+                )
+
+
+def checkpoint_folder(trainer: Any) -> str:
+    """Where the checkpoint callback will write, resolved as Lightning does."""
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.dirpath:
+        return str(callback.dirpath)
+    if trainer.loggers:
+        logger = trainer.loggers[0]
+        version = logger.version
+        version = version if isinstance(version, str) else f"version_{version}"
+        return os.path.join(str(logger.save_dir or trainer.default_root_dir), str(logger.name), version, "checkpoints")
+    return os.path.join(trainer.default_root_dir, "checkpoints")
+
+
+def stats_main(argv: list[str]) -> int:
+    """``giugan stats --config X``: fill the reference-statistics cache for X's data and metrics."""
+    from giugan.metrics import compute_reference_statistics
+
+    cli = GiuganCLI(args=argv, run=False)
+    metrics = cli.model.metrics
+    if metrics is None:
+        print("giugan stats: the config has no model.metrics; nothing to compute.", file=sys.stderr)
+        return 2
+    datamodule = cli.datamodule
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    path = compute_reference_statistics(
+        metrics, datamodule.val_dataloader(), datamodule.reference_id, datamodule.num_reference_images
+    )
+    print(f"reference statistics: {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,5 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         from giugan.profile import main as profile_main
 
         return profile_main(args[1:])
-    print("usage: giugan profile [--table N | --all] [--format text|markdown|json]", file=sys.stderr)
-    return 2
+    if args and args[0] == "stats":
+        return stats_main(args[1:])
+    GiuganCLI(args=args)
+    return 0

@@ -1,0 +1,14 @@
+"""Lightning callbacks: sample grids, checkpoints in generator iterations, non-finite guards."""
+
+from giugan.callbacks.checkpoints import AtomicCheckpointIO, GeneratorIterationCheckpoint
+from giugan.callbacks.guards import NonFiniteError, ensure_finite, total_grad_norm
+from giugan.callbacks.samples import SampleGrid
+
+__all__ = [
+    "AtomicCheckpointIO",
+    "GeneratorIterationCheckpoint",
+    "NonFiniteError",
+    "SampleGrid",
+    "ensure_finite",
+    "total_grad_norm",
+]

@@ -1,0 +1,96 @@
+"""Checkpoints counted in generator iterations, written atomically.
+
+``GeneratorIterationCheckpoint`` is a ``ModelCheckpoint`` (so ``--ckpt_path last`` finds its
+``last.ckpt``) whose periodic trigger counts generator iterations instead of
+``trainer.global_step``. ``AtomicCheckpointIO`` writes to a temporary file in the same folder,
+fsyncs it and renames it over the target, so a ``kill -9`` or a full disk during a save leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to ``<dir>/.<name>.<random>.tmp``, fsync, then ``os.replace`` onto the path."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                torch.save(checkpoint, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+
+class GeneratorIterationCheckpoint(ModelCheckpoint):
+    """Save ``iter-<iteration>.ckpt`` (keeping all, ``save_top_k=-1``) and ``last.ckpt``.
+
+    Args:
+        every_n_generator_iterations: period of the numbered checkpoints and of ``last.ckpt``.
+        dirpath: folder (default ``<run dir>/checkpoints``); filename: pattern of the numbered files;
+            save_top_k: how many numbered checkpoints to keep (-1 = all); save_last: keep ``last.ckpt``.
+    """
+
+    def __init__(
+        self,
+        every_n_generator_iterations: int = 1000,
+        dirpath: str | None = None,
+        filename: str = "iter-{generator_iteration:08d}",
+        save_top_k: int = -1,
+        save_last: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        if every_n_generator_iterations < 1:
+            raise ValueError(
+                f"GeneratorIterationCheckpoint: every_n_generator_iterations="
+                f"{every_n_generator_iterations} must be >= 1."
+            )
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            save_top_k=save_top_k,
+            save_last=save_last,
+            verbose=verbose,
+            auto_insert_metric_name=False,
+            every_n_epochs=0,
+        )
+        self.every_n_generator_iterations = every_n_generator_iterations
+
+    def _monitor_candidates(self, trainer: Trainer) -> dict[str, torch.Tensor]:
+        candidates = super()._monitor_candidates(trainer)
+        module = trainer.lightning_module
+        candidates["generator_iteration"] = torch.tensor(getattr(module, "generator_iteration", 0))
+        return candidates
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        iteration = getattr(pl_module, "generator_iteration", 0)
+        if iteration % self.every_n_generator_iterations != 0 or self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Keep last.ckpt current at every epoch end (also the end of training).
+        if not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        return

@@ -1,0 +1,63 @@
+"""Fixed-noise sample grids every N generator iterations (PNG in the run directory + logger image)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torchvision
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from giugan.seeding import step_generator
+
+
+class SampleGrid(Callback):
+    """Save a grid of G(z) for a fixed z every ``every`` generator iterations and at the end.
+
+    Files: ``<run dir>/samples/iter-<iteration:08d>.png`` (and ``latest.png``). The same image goes
+    to every logger that can take images (W&B: key ``samples``). Only rank 0 does this work.
+    """
+
+    def __init__(self, every: int = 500, num_samples: int = 64, seed: int = 1234) -> None:
+        super().__init__()
+        if every < 1 or num_samples < 1:
+            raise ValueError(
+                f"SampleGrid: every={every} and num_samples={num_samples} must both be >= 1."
+            )
+        self.every = every
+        self.num_samples = num_samples
+        self.seed = seed
+        self.last_path: str | None = None
+
+    def _grid(self, pl_module: Any) -> torch.Tensor:
+        rng = step_generator(self.seed, 0, "samples", torch.device("cpu"))
+        latents = torch.randn(self.num_samples, pl_module.z_dim, generator=rng)
+        images = pl_module.generate(latents).float().cpu()
+        nrow = max(1, int(self.num_samples**0.5))
+        return torchvision.utils.make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))
+
+    def save(self, trainer: Trainer, pl_module: LightningModule) -> str | None:
+        if not trainer.is_global_zero:
+            return None
+        iteration = pl_module.generator_iteration
+        grid = self._grid(pl_module)
+        folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "samples")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"iter-{iteration:08d}.png")
+        torchvision.utils.save_image(grid, path)
+        torchvision.utils.save_image(grid, os.path.join(folder, "latest.png"))
+        for logger in trainer.loggers:
+            log_image = getattr(logger, "log_image", None)
+            if callable(log_image):
+                log_image(key="samples", images=[grid], step=iteration, caption=[f"iteration {iteration}"])
+        self.last_path = path
+        return path
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if pl_module.generator_iteration % self.every == 0:
+            self.save(trainer, pl_module)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if pl_module.generator_iteration % self.every != 0:
+            self.save(trainer, pl_module)
