@@ -327,7 +327,9 @@ class GenerativeMetrics(nn.Module):
             images = images.expand(-1, 3, -1, -1)
         network = self.extractor
         assert network is not None
-        with torch.no_grad():
+        # No autograd, and no autocast: a mixed-precision trainer must not run the extractor in
+        # fp16/bf16 (the protocol is float32 features).
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             features, logits = network(images.to(self.device))
         features, logits = features.float(), logits.float()
         for what, value, used in (
@@ -342,6 +344,23 @@ class GenerativeMetrics(nn.Module):
                     "the images passed in."
                 )
         return features, logits
+
+    def _metrics(self) -> list[Metric]:
+        return [m for m in (self.fid_metric, self.is_metric, self.kid_metric) if m is not None]
+
+    def _make_states_updatable(self) -> None:
+        """Clone states created under ``torch.inference_mode`` before updating them outside it.
+
+        Lightning evaluates under inference mode; a state reset or loaded there is an inference
+        tensor, and updating it in place later outside inference mode would raise.
+        """
+        if torch.is_inference_mode_enabled():
+            return
+        for metric in self._metrics():
+            for name in metric._defaults:
+                value = getattr(metric, name)
+                if isinstance(value, Tensor) and value.is_inference():
+                    setattr(metric, name, value.clone())
 
     # ------------------------------------------------------------------ real statistics
     def reference_key(self, reference_id: str, num_real: int) -> dict[str, Any]:
@@ -480,6 +499,7 @@ class GenerativeMetrics(nn.Module):
         if not self.needs_real:
             return
         features, _ = self._features(images_uint8)
+        self._make_states_updatable()
         self._reference_stats = None  # the states are no longer exactly the loaded reference
         self._reference_layout = None
         if self.fid_metric is not None:
@@ -546,6 +566,7 @@ class GenerativeMetrics(nn.Module):
         if not self.available or not (self.use_fid or self.use_kid or self.use_inception_score):
             return
         features, logits = self._features(images_uint8)
+        self._make_states_updatable()
         if self.fid_metric is not None:
             self.fid_metric.update(features, real=False)
         if self.kid_metric is not None:
@@ -555,9 +576,8 @@ class GenerativeMetrics(nn.Module):
 
     def reset_fake(self) -> None:
         """Forget the generated images (the real statistics are kept)."""
-        for metric in (self.fid_metric, self.kid_metric, self.is_metric):
-            if metric is not None:
-                metric.reset()
+        for metric in self._metrics():
+            metric.reset()
 
     def compute(self) -> dict[str, float]:
         """Scores over all ranks: keys among ``fid, is_mean, is_std, kid_mean, kid_std``.
@@ -572,6 +592,10 @@ class GenerativeMetrics(nn.Module):
         """
         if not self.available:
             return {}
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            return self._compute()
+
+    def _compute(self) -> dict[str, float]:
         assert self.extractor is not None
         if self._reference_stats is not None and self._reference_layout != _rank_and_world():
             self._apply_reference(self._reference_stats)  # loaded before DDP started: re-shard

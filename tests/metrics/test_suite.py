@@ -59,6 +59,7 @@ def test_fid_equals_frechet_distance_of_the_same_features(standin_metrics) -> No
     assert fid == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:Metric `.*` will save all extracted features")
 def test_scores_equal_torchmetrics_run_on_images(standin_metrics) -> None:
     """Sharing one extractor changes nothing: same as each torchmetrics object on its own."""
 
@@ -360,8 +361,7 @@ def test_save_reference_checks_the_image_count(standin_metrics) -> None:
         metrics.save_reference(metrics.reference_key("shapes-train-16", 160))
 
 
-def test_keys_from_another_suite_are_rejected(standin_metrics, random_inception) -> None:
-    path, _ = random_inception
+def test_keys_from_another_suite_are_rejected(standin_metrics) -> None:
     key = standin_metrics().reference_key("shapes-train-16", 160)
     key["extractor_identity"] = "something else"
     with pytest.raises(ValueError, match="reference_key"):
@@ -390,3 +390,33 @@ def test_compute_reference_statistics_takes_num_real_images_and_skips_on_hit(
         compute_reference_statistics(standin_metrics(), [REAL], "shapes-train-16", 200)
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         compute_reference_statistics(standin_metrics(), [REAL.float()], "other-16", 100)
+
+
+# --------------------------------------------------------------------------- Lightning contexts
+def test_inference_mode_and_plain_mode_can_be_mixed(standin_metrics) -> None:
+    """Lightning validates under torch.inference_mode; states made there stay updatable."""
+    metrics = standin_metrics()
+    key = metrics.reference_key("shapes-train-16", 160)
+    with torch.inference_mode():
+        assert metrics.load_reference(key) is False
+        metrics.update_real(REAL)
+        metrics.save_reference(key)
+        metrics.reset_fake()
+        metrics.update_fake(FAKE)
+        expected = metrics.compute()
+    metrics.update_fake(FAKE[:8])  # outside inference mode, on inference-mode states
+    metrics.reset_fake()
+    metrics.update_fake(FAKE)
+    assert metrics.compute() == expected
+    loaded = standin_metrics()
+    with torch.inference_mode():
+        assert loaded.load_reference(key) is True
+    loaded.update_real(REAL[:1])  # in-place on inference-mode real states must work
+    loaded.reset_real()
+
+
+def test_autocast_does_not_change_the_protocol(standin_metrics) -> None:
+    expected = _filled(standin_metrics()).compute()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scores = _filled(standin_metrics()).compute()
+    assert scores == expected
