@@ -21,7 +21,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from giugan.data.transforms import random_hflip, uint8_to_signed_unit
 
@@ -132,6 +132,25 @@ class InMemoryImageDataset(Dataset[torch.Tensor]):
     def __getitem__(self, index: int) -> torch.Tensor:
         image = uint8_to_signed_unit(self.images[index])
         return random_hflip(image) if self.hflip else image
+
+
+class EpochSeededRandomSampler(RandomSampler):
+    """A ``RandomSampler`` whose order is a pure function of ``(seed, epoch)``.
+
+    Lightning calls :meth:`set_epoch` at the start of every epoch, so a run resumed from a
+    checkpoint taken at an epoch boundary sees the same order as an uninterrupted one (a plain
+    shuffled loader re-created on resume would replay epoch 0's order). Being a ``RandomSampler``,
+    Lightning still recognises it as shuffled and swaps in a ``DistributedSampler`` under DDP.
+    """
+
+    def __init__(self, data_source: Dataset[torch.Tensor], seed: int) -> None:
+        super().__init__(data_source, generator=torch.Generator())  # type: ignore[arg-type]
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.generator.manual_seed(self.seed + 7_919 * epoch)  # type: ignore[union-attr]
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -248,10 +267,11 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset[torch.Tensor], batch_size: int, train: bool) -> DataLoader:
         generator = torch.Generator()
         generator.manual_seed(self.seed + 1_000_003 * self._global_rank() + (0 if train else 1))
+        sampler = EpochSeededRandomSampler(dataset, generator.initial_seed()) if train else None
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=train,
+            sampler=sampler,
             drop_last=self.drop_last if train else False,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

@@ -155,3 +155,40 @@ def test_signatures_build_from_a_yaml_like_config(cls: type, config: dict) -> No
     assert isinstance(dm, cls)
     for key, value in config.items():
         assert dm.hparams[key] == value
+
+
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
+def test_a_lightning_trainer_consumes_the_module() -> None:
+    import lightning as L
+
+    class Recorder(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(()))
+            self.automatic_optimization = False
+            self.seen: dict[str, list[tuple[int, ...]]] = {"train": [], "val": []}
+
+        def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+            self.seen["train"].append(tuple(batch.shape))
+
+        def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+            self.seen["val"].append(tuple(batch.shape))
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD([self.weight], lr=0.1)
+
+    model = Recorder()
+    dm = shapes(batch_size=4, batches_per_iteration=2, eval_batch_size=16)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert model.seen["train"] == [(8, 3, 32, 32)] * 2
+    assert model.seen["val"] == [(16, 3, 32, 32), (14, 3, 32, 32)]
