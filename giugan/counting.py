@@ -134,15 +134,23 @@ def counted_type(module: nn.Module) -> type[nn.Module]:
     return cls
 
 
-def _counted_modules(root: nn.Module) -> Iterator[nn.Module]:
-    """Modules with a registered rule, found depth-first; never descends into a counted module."""
+def _counted_modules(root: nn.Module, seen: set[int] | None = None) -> Iterator[nn.Module]:
+    """Modules with a registered rule, found depth-first; never descends into a counted module.
+
+    A module reachable by several paths (shared) is yielded once, so it gets one hook and counts
+    once per call, as with thop's ``model.apply``.
+    """
+    seen = set() if seen is None else seen
+    if id(root) in seen:
+        return
+    seen.add(id(root))
     if counted_type(root) in _RULES:
         yield root
         return
     for name, child in root.named_children():
         if name == "parametrizations" and parametrize.is_parametrized(root):
             continue
-        yield from _counted_modules(child)
+        yield from _counted_modules(child, seen)
 
 
 def trainable_parameters(module: nn.Module) -> int:
@@ -245,7 +253,7 @@ def _latent_size(generator: nn.Module, z_dim: int | None) -> int:
         return z_dim
     value = getattr(generator, "z_dim", None)
     if not isinstance(value, int):
-        raise ValueError(
+        raise TypeError(
             f"count: the generator {type(generator).__name__} has no integer attribute `z_dim`, so "
             f"the latent size is unknown; pass z_dim=... explicitly."
         )

@@ -33,9 +33,9 @@ __all__ = [
     "IGANCase",
     "PaperRow",
     "ProfileCache",
+    "igan_table2_rows",
     "main",
     "paper_rows",
-    "igan_table2_rows",
     "table_ids",
     "values_match",
 ]
@@ -235,8 +235,8 @@ IGAN_TABLE2: tuple[IGANCase, ...] = (
     IGANCase(4, 3, 4, 8, 200, "igan_case4_64", _IGAN_NOTE),
     IGANCase(5, 3, 1, 2, 2336, "igan_case5_64", _IGAN_NOTE),
     IGANCase(6, 1, 4, 2, 644, "igan_case6_64",
-             "Typo in the report: its own eq. (4) gives 544 for K=1, G=4, R=2 (the other six "
-             "cases are reproduced exactly). " + _IGAN_NOTE),
+             "Typo in the report: it prints 644, but its own eq. (4) gives 544 for K=1, G=4, "
+             "R=2 (the other six cases are reproduced exactly). " + _IGAN_NOTE),
     IGANCase(7, 5, 4, 2, 1312, "igan_case7_64", _IGAN_NOTE),
 )
 
@@ -335,8 +335,8 @@ def igan_table2_rows() -> list[dict[str, Any]]:
     ``module_params`` is the trainable parameter count of the :class:`IGANInvolution2d` the
     preset inserts (twice: once in G, once in D).
     """
-    from giugan.ops import IGANInvolution2d, igan_report_parameter_count
     from giugan.counting import trainable_parameters
+    from giugan.ops import IGANInvolution2d, igan_report_parameter_count
 
     rows = []
     for case in IGAN_TABLE2:
