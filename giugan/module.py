@@ -95,7 +95,9 @@ class GANModule(LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters(ignore=["generator", "discriminator", "metrics"])
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "metrics", "optimizer_g", "optimizer_d"]
+        )
         _validate_settings(
             loss=loss, gp_weight=gp_weight, gp_mode=gp_mode, n_critic=n_critic,
             generator_iterations=generator_iterations, lr_schedule=lr_schedule,
