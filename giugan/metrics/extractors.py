@@ -30,7 +30,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,8 @@ WEIGHTS_ENV_VAR = "GIUGAN_INCEPTION_WEIGHTS"
 INCEPTION_WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 #: Where torch-fidelity (and torchmetrics' FID) download that file from.
 INCEPTION_WEIGHTS_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILENAME
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    + INCEPTION_WEIGHTS_FILENAME
 )
 #: The resize of the TF-compatible protocol, as recorded in protocols and reference keys.
 INCEPTION_RESIZE = (
@@ -80,7 +81,7 @@ def _hub_cache_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILENAME
 
 
-def sha256_of_file(path: Union[str, Path]) -> str:
+def sha256_of_file(path: str | Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -95,7 +96,7 @@ def _download_weights(url: str, destination: Path) -> None:
     torch.hub.download_url_to_file(url, str(destination), progress=False)
 
 
-def resolve_inception_weights(weights_path: Optional[Union[str, Path]] = None) -> Path:
+def resolve_inception_weights(weights_path: str | Path | None = None) -> Path:
     """Find the Inception weights file, downloading it into the torch hub cache if needed.
 
     Order: ``weights_path`` argument, then ``$GIUGAN_INCEPTION_WEIGHTS``, then the torch hub cache
@@ -162,8 +163,8 @@ class InceptionExtractor(nn.Module):
 
     def __init__(
         self,
-        weights_path: Optional[Union[str, Path]] = None,
-        weights_sha256: Optional[str] = None,
+        weights_path: str | Path | None = None,
+        weights_sha256: str | None = None,
     ) -> None:
         super().__init__()
         from torchmetrics.image.fid import NoTrainInceptionV3
@@ -215,7 +216,7 @@ class InceptionExtractor(nn.Module):
         self.weights_sha256 = digest
         self.identity = f"inception-v3-compat/sha256:{digest}"
 
-    def train(self, mode: bool = True) -> "InceptionExtractor":
+    def train(self, mode: bool = True) -> InceptionExtractor:
         """Stay in evaluation mode (BatchNorm statistics are part of the protocol)."""
         return super().train(False)
 
@@ -264,8 +265,8 @@ class StandInExtractor(nn.Module):
         self.num_features = num_features
         self.num_classes = num_classes
         self.seed = seed
-        self.weights_path: Optional[str] = None
-        self.weights_sha256: Optional[str] = None
+        self.weights_path: str | None = None
+        self.weights_sha256: str | None = None
         self.identity = f"standin-seed{seed}-features{num_features}-classes{num_classes}"
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
@@ -297,8 +298,8 @@ def _check_images(images: Tensor) -> None:
 
 def build_extractor(
     name: ExtractorName,
-    weights_path: Optional[Union[str, Path]] = None,
-    weights_sha256: Optional[str] = None,
+    weights_path: str | Path | None = None,
+    weights_sha256: str | None = None,
 ) -> nn.Module:
     """Build the extractor called ``name`` ("inception" or "standin").
 

@@ -19,7 +19,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,12 +28,10 @@ from torch import Tensor
 #: Bump when the file layout changes; files of another format are recomputed.
 REFERENCE_FORMAT = 1
 
-ArrayLike = Union[np.ndarray, Tensor, list, tuple]
+ArrayLike = np.ndarray | Tensor | list | tuple
 
 
-def frechet_distance(
-    mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike
-) -> float:
+def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike) -> float:
     r"""Fréchet distance between the Gaussians N(mu1, sigma1) and N(mu2, sigma2), in float64.
 
     :math:`d^2 = \lVert\mu_1-\mu_2\rVert^2 + \operatorname{tr}(\Sigma_1 + \Sigma_2
@@ -86,13 +84,13 @@ def _canonical(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def reference_file_path(cache_dir: Union[str, Path], key: dict[str, Any]) -> Path:
+def reference_file_path(cache_dir: str | Path, key: dict[str, Any]) -> Path:
     """Where the statistics for ``key`` live: ``<cache_dir>/<reference_id>-<hash16>.pt``."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", str(key.get("reference_id", "reference")))[:80]
     return Path(cache_dir).expanduser() / f"{readable}-{key_digest(key)[:16]}.pt"
 
 
-def write_reference_file(path: Union[str, Path], key: dict[str, Any], stats: dict[str, Any]) -> Path:
+def write_reference_file(path: str | Path, key: dict[str, Any], stats: dict[str, Any]) -> Path:
     """Atomically write ``stats`` (tensors, moved to CPU) with ``key`` to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,26 +99,26 @@ def write_reference_file(path: Union[str, Path], key: dict[str, Any], stats: dic
         "key": json.loads(_canonical(key)),
         "stats": {name: value.detach().cpu() for name, value in stats.items()},
     }
-    handle = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
-        with handle:
+        with os.fdopen(descriptor, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise
     return path
 
 
 def read_reference_file(
-    path: Union[str, Path],
+    path: str | Path,
     key: dict[str, Any],
-    required: dict[str, tuple[Optional[int], ...]],
-) -> Optional[dict[str, Tensor]]:
+    required: dict[str, tuple[int | None, ...]],
+) -> dict[str, Tensor] | None:
     """Read and validate the statistics for ``key``; ``None`` (with a warning) if not trusted.
 
     Args:
@@ -146,8 +144,10 @@ def read_reference_file(
 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        distrust(f"the file cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a miss (warned), never trusted
+        distrust(
+            f"the file cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+        )
         return None
     if not isinstance(payload, dict) or payload.get("format") != REFERENCE_FORMAT:
         distrust(f"it is not a giugan reference file of format {REFERENCE_FORMAT}")

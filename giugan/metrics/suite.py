@@ -32,10 +32,11 @@ rank, and the training RNG is left untouched.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -63,13 +64,13 @@ from giugan.metrics.reference import (
 SUBSET_SEED = 0
 
 
-def _library_versions() -> dict[str, Optional[str]]:
+def _library_versions() -> dict[str, str | None]:
     import torchmetrics
 
     try:
         import torch_fidelity
 
-        fidelity: Optional[str] = torch_fidelity.__version__
+        fidelity: str | None = torch_fidelity.__version__
     except ImportError:  # pragma: no cover - torch-fidelity is a pinned dependency
         fidelity = None
     return {
@@ -183,7 +184,7 @@ class GenerativeMetrics(nn.Module):
     def __init__(
         self,
         extractor: Literal["inception", "standin"] = "inception",
-        weights_path: Optional[str] = None,
+        weights_path: str | None = None,
         fid: bool = True,
         inception_score: bool = True,
         kid: bool = False,
@@ -193,7 +194,7 @@ class GenerativeMetrics(nn.Module):
         num_fake: int = 50000,
         cache_dir: str = "~/.cache/giugan/reference",
         on_missing_weights: Literal["error", "warn"] = "error",
-        weights_sha256: Optional[str] = None,
+        weights_sha256: str | None = None,
     ) -> None:
         super().__init__()
         for name, value, minimum in (
@@ -224,16 +225,16 @@ class GenerativeMetrics(nn.Module):
         self.cache_dir = cache_dir
         self.on_missing_weights = on_missing_weights
         self.available = True
-        self.unavailable_reason: Optional[str] = None
+        self.unavailable_reason: str | None = None
         #: Sample counts seen by the last :meth:`compute` (synchronised over ranks).
         self.last_counts: dict[str, int] = {}
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
         # Kept in a tuple so that nn.Module does not register it as a child (see module doc).
-        self._extractor_box: tuple[Optional[nn.Module]] = (None,)
+        self._extractor_box: tuple[nn.Module | None] = (None,)
         # Reference statistics loaded outside torch.distributed, re-sharded if a process group
         # appears later (see _apply_reference); and the (rank, world) they were applied for.
-        self._reference_stats: Optional[dict[str, Tensor]] = None
-        self._reference_layout: Optional[tuple[int, int]] = None
+        self._reference_stats: dict[str, Tensor] | None = None
+        self._reference_layout: tuple[int, int] | None = None
 
         try:
             network = build_extractor(extractor, weights_path, weights_sha256)
@@ -248,9 +249,9 @@ class GenerativeMetrics(nn.Module):
             )
             network = None
 
-        self.fid_metric: Optional[FrechetInceptionDistance] = None
-        self.is_metric: Optional[InceptionScore] = None
-        self.kid_metric: Optional[KernelInceptionDistance] = None
+        self.fid_metric: FrechetInceptionDistance | None = None
+        self.is_metric: InceptionScore | None = None
+        self.kid_metric: KernelInceptionDistance | None = None
         if network is None:
             return
         network.eval()
@@ -282,7 +283,7 @@ class GenerativeMetrics(nn.Module):
 
     # ------------------------------------------------------------------ module plumbing
     @property
-    def extractor(self) -> Optional[nn.Module]:
+    def extractor(self) -> nn.Module | None:
         """The shared feature extractor (``None`` when the metrics are unavailable)."""
         return self._extractor_box[0]
 
@@ -296,7 +297,7 @@ class GenerativeMetrics(nn.Module):
         """Whether real-image statistics are needed (FID or KID enabled and available)."""
         return self.available and (self.use_fid or self.use_kid)
 
-    def _apply(self, fn: Any, recurse: bool = True) -> "GenerativeMetrics":
+    def _apply(self, fn: Any, recurse: bool = True) -> GenerativeMetrics:
         super()._apply(fn, recurse)
         network = self.extractor
         if network is not None:  # follow the device, never the dtype: features stay float32
@@ -410,10 +411,10 @@ class GenerativeMetrics(nn.Module):
                 "keys with `metrics.reference_key(reference_id, num_real)`."
             )
 
-    def _required_stats(self) -> dict[str, tuple[Optional[int], ...]]:
+    def _required_stats(self) -> dict[str, tuple[int | None, ...]]:
         assert self.extractor is not None
         width = self.extractor.num_features
-        required: dict[str, tuple[Optional[int], ...]] = {}
+        required: dict[str, tuple[int | None, ...]] = {}
         if self.use_fid:
             required["fid_features_sum"] = (width,)
             required["fid_features_cov_sum"] = (width, width)
@@ -427,7 +428,7 @@ class GenerativeMetrics(nn.Module):
 
         Returns True on a cache hit (or when no real statistics are needed: metrics unavailable,
         or only IS enabled); False when they must be computed (:meth:`update_real` then
-        :meth:`save_reference`). A file that cannot be read, was written for another key, holds
+        :meth:`save_reference`), in which case the real states have been emptied. A file that cannot be read, was written for another key, holds
         NaN/inf or the wrong number of images is ignored with a warning. Under torch.distributed
         the answer is the same on every rank (a miss anywhere is a miss everywhere), and the real
         statistics are split across ranks so that synchronisation counts them exactly once.
@@ -451,9 +452,10 @@ class GenerativeMetrics(nn.Module):
                 )
                 stats = None
         if not _all_ranks_agree(stats is not None):
+            self.reset_real()  # a clean slate for update_real
             return False
         assert stats is not None
-        rank, world = _rank_and_world()
+        _, world = _rank_and_world()
         self._apply_reference(stats)
         self._reference_stats = stats if world == 1 else None
         return True
@@ -507,7 +509,7 @@ class GenerativeMetrics(nn.Module):
         if self.kid_metric is not None:
             self.kid_metric.update(features, real=True)
 
-    def save_reference(self, key: dict[str, Any]) -> Optional[Path]:
+    def save_reference(self, key: dict[str, Any]) -> Path | None:
         """Write the (rank-synchronised) real statistics to the cache; every rank calls it.
 
         Only rank 0 writes (atomically); all ranks then agree that the write succeeded, so the
@@ -533,7 +535,9 @@ class GenerativeMetrics(nn.Module):
             counts["FID"] = int(stats["fid_num_samples"])
         if self.kid_metric is not None:
             with _synchronised(self.kid_metric, self.extractor.num_features) as metric:
-                stats["kid_real_features"] = dim_zero_cat(metric.real_features).detach().cpu().clone()
+                stats["kid_real_features"] = (
+                    dim_zero_cat(metric.real_features).detach().cpu().clone()
+                )
             counts["KID"] = int(stats["kid_real_features"].shape[0])
         for which, count in counts.items():
             if count != key["num_real"]:
@@ -546,11 +550,11 @@ class GenerativeMetrics(nn.Module):
                 )
         rank, _ = _rank_and_world()
         path = self.reference_path(key)
-        error: Optional[BaseException] = None
+        error: BaseException | None = None
         if rank == 0:
             try:
                 write_reference_file(path, key, stats)
-            except Exception as err:  # re-raised below once every rank knows
+            except Exception as err:  # noqa: BLE001 - re-raised below once every rank knows
                 error = err
         if not _all_ranks_agree(error is None):
             if error is not None:
@@ -623,7 +627,7 @@ class GenerativeMetrics(nn.Module):
                         )
                 metric.orig_dtype = torch.float64  # return the float64 result
                 value = float(FrechetInceptionDistance.compute(metric))  # synced already
-            if value != value or value in (float("inf"), float("-inf")):
+            if not math.isfinite(value):
                 raise RuntimeError(f"FID evaluated to {value} from finite statistics.")
             scores["fid"] = value
         if self.is_metric is not None:
@@ -659,8 +663,10 @@ class GenerativeMetrics(nn.Module):
             scores["kid_mean"] = float(mean)
             scores["kid_std"] = float(std)
         for name, value in scores.items():
-            if value != value or abs(value) == float("inf"):
-                raise RuntimeError(f"Metric '{name}' evaluated to {value}; the features are invalid.")
+            if not math.isfinite(value):
+                raise RuntimeError(
+                    f"Metric '{name}' evaluated to {value}; the features are invalid."
+                )
         self.last_counts = counts
         return scores
 
@@ -692,7 +698,9 @@ class GenerativeMetrics(nn.Module):
             "inception_score": self.use_inception_score,
             "kid": self.use_kid,
             "inception_score_splits": self.inception_score_splits,
-            "inception_score_logits": "logits_unbiased" if self.extractor_name == "inception" else "logits",
+            "inception_score_logits": "logits_unbiased"
+            if self.extractor_name == "inception"
+            else "logits",
             "inception_score_std": "torchmetrics: std over splits with ddof=1, samples shuffled",
             "kid_subset_size": self.kid_subset_size,
             "kid_subsets": self.kid_subsets,
@@ -711,7 +719,9 @@ def _to_uint8(batch: Any) -> Tensor:
     if isinstance(batch, (list, tuple)):  # (images, labels) from a DataLoader
         batch = batch[0]
     if not isinstance(batch, Tensor):
-        raise TypeError(f"Expected image tensors (or (images, labels) pairs), got {type(batch).__name__}.")
+        raise TypeError(
+            f"Expected image tensors (or (images, labels) pairs), got {type(batch).__name__}."
+        )
     if batch.dtype == torch.uint8:
         return batch
     if not batch.is_floating_point():
@@ -727,7 +737,7 @@ def _to_uint8(batch: Any) -> Tensor:
 
 def compute_reference_statistics(
     metrics: GenerativeMetrics,
-    images: Iterable[Union[Tensor, tuple, list]],
+    images: Iterable[Tensor | tuple | list],
     reference_id: str,
     num_real: int,
 ) -> Path:

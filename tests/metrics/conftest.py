@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from unittest import mock
 
 import pytest
@@ -31,15 +31,15 @@ def standin_metrics(tmp_path: Path) -> Callable[..., GenerativeMetrics]:
     """Factory of stand-in GenerativeMetrics caching into ``tmp_path / "cache"``."""
 
     def build(**overrides: object) -> GenerativeMetrics:
-        options: dict[str, object] = dict(
-            extractor="standin",
-            kid=True,
-            kid_subset_size=50,
-            kid_subsets=5,
-            inception_score_splits=4,
-            num_fake=160,
-            cache_dir=str(tmp_path / "cache"),
-        )
+        options: dict[str, object] = {
+            "extractor": "standin",
+            "kid": True,
+            "kid_subset_size": 50,
+            "kid_subsets": 5,
+            "inception_score_splits": 4,
+            "num_fake": 160,
+            "cache_dir": str(tmp_path / "cache"),
+        }
         options.update(overrides)
         return GenerativeMetrics(**options)  # type: ignore[arg-type]
 
@@ -56,9 +56,12 @@ def random_inception(tmp_path_factory: pytest.TempPathFactory):
     """
     import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
 
-    with mock.patch.object(
-        fidelity_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None
-    ), mock.patch.object(fidelity_inception, "load_state_dict_from_url", lambda *a, **k: {}):
+    with (
+        mock.patch.object(
+            fidelity_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None
+        ),
+        mock.patch.object(fidelity_inception, "load_state_dict_from_url", lambda *a, **k: {}),
+    ):
         torch.manual_seed(1234)
         network = fidelity_inception.FeatureExtractorInceptionV3(
             "inception-v3-compat", ["2048", "logits_unbiased"]

@@ -16,7 +16,13 @@ from .conftest import make_images
 NUM_IMAGES = 120
 # Uneven shares, and different numbers of update batches per rank (rank 0: 3, rank 1: 2).
 SHARES = {0: [(0, 30), (30, 55), (55, 70)], 1: [(70, 100), (100, 120)]}
-OPTIONS = dict(extractor="standin", kid=True, kid_subset_size=40, kid_subsets=5, inception_score_splits=4)
+OPTIONS = {
+    "extractor": "standin",
+    "kid": True,
+    "kid_subset_size": 40,
+    "kid_subsets": 5,
+    "inception_score_splits": 4,
+}
 
 
 def images() -> tuple[torch.Tensor, torch.Tensor]:

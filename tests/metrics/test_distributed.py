@@ -38,7 +38,10 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     for result in results:
         assert result["fresh_hit"] is False
         assert result["loaded_hit"] is True and result["early_hit"] is True
-        assert result["fresh_counts"] == {"real": ddp_worker.NUM_IMAGES, "fake": ddp_worker.NUM_IMAGES}
+        assert result["fresh_counts"] == {
+            "real": ddp_worker.NUM_IMAGES,
+            "fake": ddp_worker.NUM_IMAGES,
+        }
         for variant in ("fresh", "loaded", "early"):
             scores = result[variant]
             assert scores.keys() == expected.keys()
@@ -54,7 +57,9 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     for name in single:
         torch.testing.assert_close(written[name], single[name], rtol=1e-5, atol=1e-5)
     # ... and loads in a single process to the same FID
-    metrics = GenerativeMetrics(cache_dir=str(Path(results[0]["path"]).parent), **ddp_worker.OPTIONS)
+    metrics = GenerativeMetrics(
+        cache_dir=str(Path(results[0]["path"]).parent), **ddp_worker.OPTIONS
+    )
     assert metrics.load_reference(metrics.reference_key("ddp-test", ddp_worker.NUM_IMAGES))
     metrics.update_fake(ddp_worker.images()[1])
     assert metrics.compute()["fid"] == pytest.approx(expected["fid"], rel=1e-4)

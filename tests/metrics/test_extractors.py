@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import giugan.metrics.extractors as extractors
 from giugan.metrics import (
     INCEPTION_WEIGHTS_FILENAME,
     INCEPTION_WEIGHTS_URL,
@@ -18,6 +17,7 @@ from giugan.metrics import (
     InvalidInceptionWeights,
     StandInExtractor,
     build_extractor,
+    extractors,
     resolve_inception_weights,
 )
 
@@ -127,7 +127,9 @@ def test_no_network_and_no_cache_gives_the_paragraph(tmp_path: Path, monkeypatch
 def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     garbage = tmp_path / INCEPTION_WEIGHTS_FILENAME
     garbage.write_bytes(b"<html>404 Not Found</html>" * 10)
-    with pytest.raises(InvalidInceptionWeights, match="cannot be read as a PyTorch state dict") as info:
+    with pytest.raises(
+        InvalidInceptionWeights, match="cannot be read as a PyTorch state dict"
+    ) as info:
         InceptionExtractor(garbage)
     assert INCEPTION_WEIGHTS_URL in str(info.value)
     not_a_dict = tmp_path / "list.pth"
@@ -180,5 +182,7 @@ def test_inception_wrapper_preprocessing_and_outputs(random_inception, monkeypat
 
 def test_sha256_prefix_mismatch_is_a_clear_error(random_inception) -> None:
     path, _ = random_inception
-    with pytest.raises(InvalidInceptionWeights, match="does not start with the expected '6726825d'"):
+    with pytest.raises(
+        InvalidInceptionWeights, match="does not start with the expected '6726825d'"
+    ):
         InceptionExtractor(path, weights_sha256="6726825d")

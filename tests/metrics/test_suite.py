@@ -141,7 +141,9 @@ def test_too_few_samples_for_fid(standin_metrics) -> None:
     metrics = standin_metrics(inception_score=False, kid=False)
     metrics.update_real(REAL[:10])
     metrics.update_fake(FAKE[:1])
-    with pytest.raises(ValueError, match=r"at least 2 real and 2 generated.*10 real and 1 generated"):
+    with pytest.raises(
+        ValueError, match=r"at least 2 real and 2 generated.*10 real and 1 generated"
+    ):
         metrics.compute()
     empty = standin_metrics(inception_score=False, kid=False)
     empty.update_fake(FAKE[:5])
@@ -197,7 +199,9 @@ def test_missing_weights_warn_mode_disables_with_reason(tmp_path: Path) -> None:
         )  # fmt: skip
     assert len(record) == 1
     assert not metrics.available
-    assert "absent.pth" in metrics.unavailable_reason and "weights_path" in metrics.unavailable_reason
+    assert (
+        "absent.pth" in metrics.unavailable_reason and "weights_path" in metrics.unavailable_reason
+    )
     assert metrics.extractor is None
     metrics.update_real(REAL[:4])  # no-ops, no further warnings
     metrics.update_fake(FAKE[:4])
@@ -294,6 +298,9 @@ def test_changed_key_misses(standin_metrics, tmp_path: Path) -> None:
     metrics.save_reference(key)
     fresh = standin_metrics()
     assert fresh.load_reference(fresh.reference_key("shapes-test-16", 160)) is False
+    assert metrics.load_reference(metrics.reference_key("shapes-test-16", 160)) is False
+    assert int(metrics.fid_metric.real_features_num_samples) == 0  # a miss empties the states
+    assert metrics.kid_metric.real_features == []
     assert fresh.load_reference(fresh.reference_key("shapes-train-16", 150)) is False
     other = GenerativeMetrics(extractor="standin", cache_dir=str(tmp_path / "cache"))
     # same reference, other extractor identity (seed/dims) -> other key -> other file
