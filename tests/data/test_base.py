@@ -192,3 +192,18 @@ def test_a_lightning_trainer_consumes_the_module() -> None:
     trainer.fit(model, datamodule=dm)
     assert model.seen["train"] == [(8, 3, 32, 32)] * 2
     assert model.seen["val"] == [(16, 3, 32, 32), (14, 3, 32, 32)]
+
+
+def test_train_order_is_a_function_of_seed_and_epoch() -> None:
+    """A loader re-created on resume replays the interrupted run's order for that epoch."""
+
+    def order(epoch: int, seed: int = 0) -> list[int]:
+        dm = shapes(seed=seed)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        return list(loader.sampler)
+
+    assert order(3) == order(3)
+    assert order(3) != order(4) and order(3) != order(3, seed=1)
+    assert sorted(order(3)) == list(range(30))
