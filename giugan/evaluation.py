@@ -172,6 +172,10 @@ class Evaluator:
     def start_loop_evaluation(self) -> None:
         metrics = self._ready_metrics(required=True)
         self._loop_needs_real = not metrics.load_reference(self._reference_key(metrics))
+        if self._loop_needs_real and self._world()[1] > 1:
+            # Lightning's DistributedSampler pads the loop's batches with repeats; shard exactly.
+            self._fill_reference_from_loader(metrics)
+            self._loop_needs_real = False
 
     @torch.no_grad()
     def finish_loop_evaluation(self, write_report: bool) -> dict[str, float]:

@@ -1,12 +1,4 @@
-"""``giugan`` command line: LightningCLI's ``fit|validate|test|predict`` plus ``profile`` and ``stats``.
-
-* ``giugan fit --config configs/quickstart.yaml`` (add ``--config configs/trainer/gpu.yaml`` etc.)
-* ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
-* ``giugan test --config runs/<name>/config.yaml --ckpt_path best`` writes ``eval.json``.
-* ``giugan predict --config ... --ckpt_path ... --model.predict_num_images 1000``.
-* ``giugan profile --all`` prints the papers' Params/FLOPs beside ours.
-* ``giugan stats --config ...`` precomputes the real-image reference statistics.
-"""
+"""The LightningCLI behind ``giugan fit|validate|test|predict`` and ``giugan stats`` (see cli.py)."""
 
 from __future__ import annotations
 
@@ -100,17 +92,4 @@ def stats_main(argv: list[str]) -> int:
         metrics, datamodule.val_dataloader(), datamodule.reference_id, datamodule.num_reference_images
     )
     print(f"reference statistics: {path}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``giugan <command>``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "profile":
-        from giugan.profile import main as profile_main
-
-        return profile_main(args[1:])
-    if args and args[0] == "stats":
-        return stats_main(args[1:])
-    GiuganCLI(args=args)
     return 0

@@ -1,0 +1,40 @@
+"""``giugan`` command line (``python -m giugan`` too).
+
+* ``giugan fit --config configs/quickstart.yaml`` (add ``--config configs/trainer/gpu.yaml`` etc.)
+* ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
+* ``giugan test --config runs/<name>/config.yaml --ckpt_path runs/<name>/checkpoints/best.ckpt``
+  writes ``eval.json``.
+* ``giugan predict --config ... --ckpt_path ... --model.predict_num_images 1000``.
+* ``giugan profile --all`` prints the papers' Params/FLOPs beside ours (no Lightning import).
+* ``giugan stats --config ...`` precomputes the real-image reference statistics.
+
+Lightning is imported only for the commands that need it, so ``giugan profile`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("GiuganCLI", "checkpoint_folder", "stats_main", "TRAINER_DEFAULTS"):
+        from giugan import training_cli
+
+        return getattr(training_cli, name)
+    raise AttributeError(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``giugan <command>``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "profile":
+        from giugan.profile import main as profile_main
+
+        return profile_main(args[1:])
+    from giugan.training_cli import GiuganCLI, stats_main
+
+    if args and args[0] == "stats":
+        return stats_main(args[1:])
+    GiuganCLI(args=args)
+    return 0
