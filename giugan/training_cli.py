@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from giugan.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint, SampleGrid
@@ -21,6 +21,18 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 }
 
 
+class SaveFitConfig(SaveConfigCallback):
+    """Save the resolved config into the run directory for ``fit`` only.
+
+    ``test``/``predict`` runs point at a run's ``config.yaml``; rewriting it with their own
+    subcommand's keys would make it unusable for ``fit --ckpt_path last``.
+    """
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
+
+
 class GiuganCLI(LightningCLI):
     """LightningCLI with the GAN module fixed, data modules by class path, and giugan's callbacks."""
 
@@ -30,6 +42,7 @@ class GiuganCLI(LightningCLI):
             LightningDataModule,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            save_config_callback=SaveFitConfig,
             save_config_kwargs={"overwrite": True},
             trainer_defaults=TRAINER_DEFAULTS,
             args=args,
@@ -46,6 +59,23 @@ class GiuganCLI(LightningCLI):
         parser.add_lightning_class_args(GeneratorIterationCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
+
+    def _parse_ckpt_path(self) -> None:
+        """Keep the command line authoritative when ``--ckpt_path`` is a file.
+
+        LightningCLI would overwrite the parsed model arguments with the hyperparameters stored
+        in the checkpoint, silently undoing e.g. ``--model.generator_iterations`` when extending a
+        run or ``--model.predict_output_dir``. The run's ``config.yaml`` is the record of its
+        settings, and GANModule refuses a checkpoint whose architecture differs from the config.
+        """
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if subcommand == "predict":
+            # Prediction needs no data: the module feeds latent indices (see GANModule.predict_step).
+            kwargs.pop("datamodule", None)
+            kwargs["dataloaders"] = self.model.predict_dataloader()
+        return kwargs
 
     def before_fit(self) -> None:
         ckpt_path = self.config_init[self.subcommand].get("ckpt_path")

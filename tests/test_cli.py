@@ -1,0 +1,103 @@
+"""The ``giugan`` command line end to end on tiny settings: fit, resume, test, predict, guards."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from giugan.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--model.generator.init_args.conv_dim", "4",
+    "--model.generator.init_args.inserts.1.init_args.channels", "16",
+    "--model.discriminator.init_args.conv_dim", "4",
+    "--model.discriminator.init_args.inserts.3.init_args.channels", "16",
+    "--data.init_args.batch_size", "4",
+    "--data.init_args.num_images", "16",
+    "--data.init_args.eval_batch_size", "8",
+    "--model.metrics.init_args.num_fake", "16",
+    "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+]
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logger.yaml").write_text(
+        "trainer:\n  logger:\n    - class_path: lightning.pytorch.loggers.CSVLogger\n"
+        f"      init_args: {{save_dir: {tmp_path / 'runs'}, name: tiny, version: ''}}\n"
+        f"model:\n  metrics:\n    init_args: {{cache_dir: {tmp_path / 'cache'}}}\n"
+    )
+    return tmp_path
+
+
+def fit(run: Path, *extra: str) -> int:
+    return main(
+        ["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--config", str(run / "logger.yaml"), *TINY,
+         "--model.eval_every", "2", "--samples.every", "2", "--checkpoint.every_n_generator_iterations", "2", *extra]
+    )
+
+
+def test_fit_resume_test_and_predict(run: Path) -> None:
+    assert fit(run, "--model.generator_iterations", "4") == 0
+    folder = run / "runs" / "tiny"
+    assert (folder / "config.yaml").exists()
+    assert (folder / "samples" / "iter-00000004.png").exists()
+    assert {p.name for p in (folder / "checkpoints").glob("*.ckpt")} >= {"last.ckpt", "best.ckpt", "iter-00000004.ckpt"}
+    rows = list(csv.DictReader(open(folder / "metrics.csv")))
+    fids = [float(r["eval/fid"]) for r in rows if r.get("eval/fid")]
+    assert len(fids) == 2 and all(np.isfinite(fids))
+    steps = sorted({int(r["step"]) for r in rows if r.get("eval/fid")})
+    assert steps == [2, 4]  # the step axis is the generator iteration, not trainer.global_step
+
+    # a fresh run may not reuse a run directory that holds checkpoints ...
+    with pytest.raises(FileExistsError, match="--ckpt_path last"):
+        fit(run, "--model.generator_iterations", "4")
+    # ... but it resumes from it
+    assert fit(run, "--model.generator_iterations", "6", "--ckpt_path", "last") == 0
+    last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["giugan"]["generator_iteration"] == 6
+
+    config = str(folder / "config.yaml")
+    assert main(["test", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "best.ckpt")]) == 0
+    report = json.loads((folder / "eval.json").read_text())
+    assert {"fid", "is_mean", "is_std"} <= set(report)
+    assert report["protocol"]["num_fake"] == 16 and report["protocol"]["extractor"].startswith("standin")
+    assert report["protocol"]["reference"].startswith("shapes")
+    assert "torchmetrics" in json.dumps(report["protocol"])
+
+    out = run / "predicted"
+    args = ["predict", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
+            "--model.predict_num_images", "5", "--model.predict_output_dir", str(out), "--model.predict_npz", "true"]
+    assert main(args) == 0
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [f"{i:06d}.png" for i in range(5)]
+    first = np.asarray(Image.open(out / "000000.png"))
+    assert first.shape == (32, 32, 3) and first.dtype == np.uint8
+    arrays = np.load(out / "images.npz")
+    assert arrays["images"].shape == (5, 32, 32, 3)
+    np.testing.assert_array_equal(arrays["images"][0], first)
+
+
+def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "giugan.ops.GIU" in printed and "generator_iterations: 1500" in printed
+    assert main(["profile", "--table", "5", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["preset"] == "dcgan_32" and r["params"] == 4_341_248 for r in rows)
