@@ -1,0 +1,28 @@
+# giugan developer commands. `make install` installs everything from this repository's files.
+PYTHON ?= python
+PIP ?= $(PYTHON) -m pip
+
+.PHONY: install test bench lint quickstart profile
+
+# torch/torchvision first and pinned: a resolver must never pull a newer (multi-GB) torch.
+install:
+	$(PIP) install --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(PIP) install --disable-pip-version-check -e ".[dev]"
+
+# The whole suite on CPU; W&B disabled (no account needed).
+test:
+	WANDB_MODE=disabled $(PYTHON) -m pytest -p no:warnings
+
+# Speed targets as ratios measured side by side in one run (see benchmarks/README.md).
+bench:
+	WANDB_MODE=disabled $(PYTHON) benchmarks/train_step.py
+
+lint:
+	$(PYTHON) -m ruff check giugan tests benchmarks
+
+# The main job on built-in data (no download): trains the quickstart GIU-GAN on synthetic shapes.
+quickstart:
+	WANDB_MODE=offline giugan fit --config configs/quickstart.yaml
+
+profile:
+	giugan profile --all
