@@ -1,0 +1,289 @@
+"""Every experiment config (one YAML per table row) parses, builds its preset's networks and trains.
+
+* ``configs/{cifar10,celeba,ablations,igan}/*.yaml`` spell their networks out with
+  ``class_path``/``init_args``; a header line ``# preset: <name>`` names the preset of
+  ``giugan.nets.presets`` the file must equal. The tests build both and compare every parameter
+  and buffer name and shape (so a YAML can never drift from the table row it claims).
+* Each config is smoke-run through the real CLI (``giugan fit``) for two generator iterations on
+  CPU, with its dataset swapped for tiny files in the real on-disk formats (CIFAR-10 pickles, a
+  folder of 178x218 CelebA-like JPGs), metrics off and a 4-image sample grid.
+* The hardware presets ``configs/trainer/*.yaml`` combine with an experiment config as a second
+  ``--config``: ``cpu.yaml`` is instantiated and run; the GPU ones are only parsed.
+
+Everything runs in-process (no subprocess per config) with one intra-op thread.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from giugan.cli import GiuganCLI
+from giugan.module import architecture_fingerprint
+from giugan.nets import PRESETS, build_preset
+
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+EXPERIMENT_DIRS = ("cifar10", "celeba", "ablations", "igan")
+CONFIGS = sorted(path for folder in EXPERIMENT_DIRS for path in (CONFIG_ROOT / folder).glob("*.yaml"))
+IDS = [f"{path.parent.name}/{path.stem}" for path in CONFIGS]
+CONFIG_PARAMS = [pytest.param(path, id=name) for path, name in zip(CONFIGS, IDS)]
+REFERENCE_CONFIG = CONFIG_ROOT / "cifar10" / "giu_gan.yaml"
+
+PRESET_LINE = re.compile(r"^# preset: ([A-Za-z0-9_]+)\s*$", re.MULTILINE)
+
+#: Table rows that must have a config (file stem per folder); guards against a lost file.
+EXPECTED = {
+    "cifar10": {"dcgan", "lsgan", "wgan_gp", "sngan", "sagan", "giu_gan", "giu_gan_no_rbn"},
+    "celeba": {"wgan_gp", "wgan_gp_plus2", "wgan_gp_plus3", "lsgan", "sngan", "sagan", "giu_gan",
+               "giu_gan_no_rbn"},
+    "ablations": {"table1_middle", "table1_shallow_d_deep_g", "table1_all", "table1_only_g",
+                  "table1_only_d", "table2_v1", "table2_v2", "table2_v3", "table2_v4", "table2_v5",
+                  "table4_k5", "table4_k7", "table4_gc8", "table4_gc32", "table7_baseline",
+                  "table7_no_giu"},
+    "igan": {"dcgan", "sagan", "igan", "case2", "case3", "case4", "case5", "case6", "case7"},
+}
+
+
+def preset_of(path: Path) -> str:
+    """The preset a config claims to equal (its single ``# preset: <name>`` comment line)."""
+    found = PRESET_LINE.findall(path.read_text())
+    assert len(found) == 1, f"{path}: expected exactly one '# preset: <name>' line, found {found}"
+    return found[0]
+
+
+def run_name(path: Path) -> str:
+    """Logger name of a config: folder and row (``cifar10_giu_gan``, ``ablation_table4_k5``)."""
+    folder = "ablation" if path.parent.name == "ablations" else path.parent.name
+    return f"{folder}_{path.stem}"
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module", autouse=True)
+def _cli_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No W&B, no stray ``runs/`` in the repository, no pytest arguments seen by LightningCLI, and
+    one intra-op thread (small CPU convolutions on a shared 2-core machine run fastest that way)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "disabled")
+        patch.setattr(sys, "argv", ["giugan"])
+        patch.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root holding both datasets in their real formats, a few images each:
+
+    * ``cifar-10-batches-py/data_batch_1..5`` and ``test_batch``: official pickle layout, 4 images
+      per file (uint8 ``(N, 3072)`` channel-major rows, ``labels``);
+    * ``img_align_celeba/00000k.jpg``: 6 aligned-size (178x218) JPGs, no partition file (a plain
+      folder, so split/reference_split ``all`` mean every image).
+    """
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    cifar = root / "cifar-10-batches-py"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [0, 1, 2, 3],
+            b"data": rng.integers(0, 256, size=(4, 3072), dtype=np.uint8),
+            b"filenames": [f"{name}_{i}.png".encode() for i in range(4)],
+        }
+        (cifar / name).write_bytes(pickle.dumps(batch, protocol=2))
+    celeba = root / "img_align_celeba"
+    celeba.mkdir()
+    for index in range(1, 7):
+        pixels = rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(celeba / f"{index:06d}.jpg", quality=90)
+    return root
+
+
+class ParseOnlyCLI(GiuganCLI):
+    """Parses and validates like ``giugan`` but instantiates nothing (no GPU needed)."""
+
+    def instantiate_classes(self) -> None:
+        pass
+
+    def after_instantiate_classes(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- file contract
+def test_every_table_row_has_a_config() -> None:
+    found = {folder: {p.stem for p in (CONFIG_ROOT / folder).glob("*.yaml")} for folder in EXPECTED}
+    assert found == EXPECTED
+
+
+def test_run_names_are_unique() -> None:
+    names = [run_name(path) for path in CONFIGS]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("path", CONFIG_PARAMS)
+def test_config_states_row_preset_and_protocol(path: Path) -> None:
+    text = path.read_text()
+    first = text.splitlines()[0]
+    assert first.startswith(("# GIU-GANs (Tian et al.), Table", "# iGAN report")), first
+    assert preset_of(path) in PRESETS
+    config = yaml.safe_load(text)
+    model, data = config["model"], config["data"]["init_args"]
+    is_igan = path.parent.name == "igan"
+
+    # Networks are spelled out, never referenced by preset name.
+    assert "preset" not in model
+    assert {"class_path", "init_args"} <= set(model["generator"])
+    assert {"class_path", "init_args"} <= set(model["discriminator"])
+    # batches_per_iteration is linked from model.n_critic by the CLI, never set by hand.
+    assert "batches_per_iteration" not in data
+
+    z_dim = model["generator"]["init_args"]["z_dim"]
+    assert z_dim == (100 if path.stem == "lsgan" else 128)
+    assert data["batch_size"] == 64
+    assert model["generator_iterations"] == (50_000 if is_igan else 1_000_000)
+    assert model["n_critic"] == 1
+    metrics = model["metrics"]
+    assert metrics["class_path"] == "giugan.metrics.GenerativeMetrics"
+    assert metrics["init_args"] == {
+        "extractor": "inception", "fid": True, "inception_score": True, "kid": False,
+        "num_fake": 50_000,
+    }
+    assert model["eval_every"] == (2_500 if is_igan else 10_000)
+    if is_igan:
+        assert model["gp_mode"] == "separate_step"
+        assert model["optimizer_g"]["init_args"] == {"lr": 0.0001, "betas": [0.0, 0.9]}
+        assert model["optimizer_d"]["init_args"] == {"lr": 0.0004, "betas": [0.0, 0.9]}
+
+    expected_data = {
+        "cifar10": "giugan.data.CIFAR10DataModule",
+        "ablations": "giugan.data.CIFAR10DataModule",
+        "celeba": "giugan.data.CelebADataModule",
+        "igan": "giugan.data.CelebADataModule",
+    }[path.parent.name]
+    assert config["data"]["class_path"] == expected_data
+    if expected_data.endswith("CelebADataModule"):
+        assert data["image_size"] == 64
+        assert data["crop_size"] == (178 if is_igan else 160)
+
+    assert config["checkpoint"] == {"every_n_generator_iterations": 10_000}
+    assert config["samples"] == {"every": 1_000, "num_samples": 64}
+    trainer = config["trainer"]
+    assert trainer["accelerator"] == "auto" and trainer["devices"] == 1
+    name = run_name(path)
+    csv, wandb = trainer["logger"]
+    assert csv == {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": "runs", "name": name, "version": ""},
+    }
+    assert wandb == {
+        "class_path": "lightning.pytorch.loggers.WandbLogger",
+        "init_args": {"save_dir": f"runs/{name}", "project": "giugan", "name": name, "offline": True},
+    }
+
+
+# ---------------------------------------------------------------------------- networks == preset
+@pytest.mark.parametrize("path", CONFIG_PARAMS)
+def test_config_builds_exactly_its_preset(path: Path) -> None:
+    # The stand-in extractor avoids needing Inception weights just to build the config.
+    cli = GiuganCLI(
+        args=["--config", str(path), "--model.metrics.init_args.extractor", "standin"], run=False
+    )
+    model = cli.model
+    assert model.hparams.preset is None  # built from the YAML's class_path/init_args
+    generator, discriminator = build_preset(preset_of(path))
+    for ours, theirs in ((model.generator, generator), (model.discriminator, discriminator)):
+        assert type(ours) is type(theirs)
+        assert architecture_fingerprint(ours) == architecture_fingerprint(theirs)
+        assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert model.z_dim == generator.z_dim
+    assert cli.datamodule.image_size == generator.image_size == discriminator.image_size
+    assert cli.datamodule.batches_per_iteration == model.hparams.n_critic
+    assert model.metrics is not None and model.metrics.num_fake == 50_000
+
+
+# ---------------------------------------------------------------------------- smoke fit
+def smoke_args(path: Path, data_root: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        "fit",
+        "--config", str(path),
+        *extra,
+        "--data.init_args.root", str(data_root),
+        "--data.init_args.batch_size", "4",
+        "--data.init_args.num_workers", "0",
+        "--model.metrics", "null",
+        "--model.generator_iterations", "2",
+        "--trainer.logger", "false",
+        "--trainer.default_root_dir", str(run_dir),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--checkpoint.every_n_generator_iterations", "2",
+        "--samples.every", "1",
+        "--samples.num_samples", "4",
+    ]
+
+
+def check_finished_run(cli: Any, run_dir: Path, iterations: int) -> None:
+    last = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    assert checkpoint["giugan"]["generator_iteration"] == iterations
+    assert (run_dir / "checkpoints" / f"iter-{iterations:08d}.ckpt").is_file()
+    assert (run_dir / "samples" / f"iter-{iterations:08d}.png").is_file()
+    assert (run_dir / "config.yaml").is_file()
+    for key in ("loss_d", "loss_g"):
+        value = float(cli.trainer.callback_metrics[key])
+        assert math.isfinite(value), f"{key} = {value}"
+
+
+@pytest.mark.parametrize("path", CONFIG_PARAMS)
+def test_config_trains_two_generator_iterations(path: Path, tiny_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    cli = GiuganCLI(args=smoke_args(path, tiny_data, run_dir, "--trainer.accelerator", "cpu"))
+    assert cli.model.generator_iteration == 2
+    check_finished_run(cli, run_dir, 2)
+
+
+# ---------------------------------------------------------------------------- trainer presets
+def test_cpu_trainer_preset_runs_with_an_experiment_config(tiny_data: Path, tmp_path: Path) -> None:
+    cpu = CONFIG_ROOT / "trainer" / "cpu.yaml"
+    run_dir = tmp_path / "run"
+    cli = GiuganCLI(args=smoke_args(REFERENCE_CONFIG, tiny_data, run_dir, "--config", str(cpu)))
+    assert type(cli.trainer.accelerator).__name__ == "CPUAccelerator"
+    assert cli.trainer.num_devices == 1
+    assert cli.trainer.precision == "32-true"
+    check_finished_run(cli, run_dir, 2)
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("gpu", {"accelerator": "gpu", "devices": 1, "precision": "32-true"}),
+        ("ddp", {"accelerator": "gpu", "devices": -1, "precision": "32-true",
+                 "strategy": "ddp_find_unused_parameters_true"}),
+        ("multinode", {"accelerator": "gpu", "devices": -1, "num_nodes": 2, "precision": "32-true",
+                       "strategy": "ddp_find_unused_parameters_true"}),
+    ],
+)
+def test_gpu_trainer_presets_parse_with_an_experiment_config(preset: str, expected: dict) -> None:
+    path = CONFIG_ROOT / "trainer" / f"{preset}.yaml"
+    assert set(yaml.safe_load(path.read_text())) == {"trainer"}  # touches nothing else
+    cli = ParseOnlyCLI(args=["--config", str(REFERENCE_CONFIG), "--config", str(path)], run=False)
+    trainer = cli.config.trainer
+    for key, value in expected.items():
+        assert trainer[key] == value, key
+    # The experiment's own settings survive the second --config.
+    assert cli.config.model.loss == "wasserstein"
+    assert cli.config.model.generator_iterations == 1_000_000
+    assert [logger.init_args.name for logger in trainer.logger] == ["cifar10_giu_gan"] * 2
