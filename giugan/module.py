@@ -25,7 +25,7 @@ from giugan.callbacks.guards import ensure_finite, total_grad_norm
 from giugan.evaluation import Evaluator
 from giugan.losses import LossName, get_loss, gradient_penalty
 from giugan.metrics import GenerativeMetrics
-from giugan.nets.presets import build_preset
+from giugan.nets.presets import build_preset, check_preset_name
 from giugan.seeding import step_generator
 
 LRSchedule = Literal["constant", "linear", "exponential"]
@@ -104,6 +104,8 @@ class GANModule(LightningModule):
             lr_decay_rate=lr_decay_rate, lr_decay_every=lr_decay_every, ema_decay=ema_decay,
             ema_start=ema_start, eval_every=eval_every, predict_num_images=predict_num_images,
         )
+        if preset is not None:
+            check_preset_name(preset)  # also when networks are given: a typo must not pass silently
         if (generator is None) != (discriminator is None):
             raise ValueError(
                 "GANModule: give both model.init_args.generator and model.init_args.discriminator, "
@@ -421,7 +423,10 @@ def _check_learning_rates(factory: OptimizerCallable, name: str) -> None:
     try:
         optimizer = factory([probe])
     except ValueError as error:
-        raise ValueError(f"GANModule: model.init_args.{name} is invalid: {error}.") from error
+        raise ValueError(
+            f"GANModule: model.init_args.{name} is invalid: {error}. Optimiser settings must be "
+            f"valid for it: a positive number for lr (the papers use 1e-4 to 4e-4), betas in [0, 1)."
+        ) from error
     for group in optimizer.param_groups:
         lr = group.get("lr")
         if isinstance(lr, (int, float)) and not (lr > 0 and math.isfinite(lr)):

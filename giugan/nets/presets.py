@@ -180,17 +180,26 @@ def preset_names() -> list[str]:
     return [preset.name for preset in _PRESETS]
 
 
+def check_preset_name(name: str) -> str:
+    """Return ``name`` if it is a known preset.
+
+    Raises:
+        ValueError: unknown name (the message lists close matches and all names).
+    """
+    if name not in PRESETS:
+        close = difflib.get_close_matches(str(name), PRESETS, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown preset {name!r}.{hint} Known presets: {', '.join(preset_names())}. "
+            f"Run `giugan profile --all` to see which table row each one reproduces."
+        )
+    return name
+
+
 def build_preset(name: str) -> Pair:
     """Build the ``(generator, discriminator)`` pair of preset ``name``.
 
     Raises:
         ValueError: unknown name (the message lists close matches and all names).
     """
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
-            f"Unknown preset {name!r}.{hint} Known presets: {', '.join(preset_names())}. "
-            f"Run `giugan profile --all` to see which table row each one reproduces."
-        )
-    return PRESETS[name].build()
+    return PRESETS[check_preset_name(name)].build()
