@@ -168,6 +168,16 @@ class GANModule(LightningModule):
     def _noise(self, batch_size: int, rng: torch.Generator) -> Tensor:
         return torch.randn(batch_size, self.z_dim, device=self.device, generator=rng)
 
+    def _ensure_finite(self, losses: dict[str, Tensor], grad_norm: Tensor, grad_name: str) -> None:
+        """NaN guard before an optimiser step: losses and the gradient norm, in one host sync.
+
+        Gradients are not checked under a GradScaler: scaled gradients may overflow by design and
+        the scaler then skips the step itself.
+        """
+        if getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            losses = {**losses, grad_name: grad_norm}
+        ensure_finite(losses, self.generator_iteration)
+
     def _grad_scale(self) -> float:
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         return float(scaler.get_scale()) if scaler is not None else 1.0
@@ -209,18 +219,19 @@ class GANModule(LightningModule):
         if hp.gp_weight > 0 and hp.gp_mode == "same_step":
             penalty = gradient_penalty(self.discriminator, real, fake, alpha, self._grad_scale())
             total = loss_d + hp.gp_weight * penalty
-        if hp.nan_guard:
-            ensure_finite({"loss_d": loss_d, "gp": penalty}, self.generator_iteration)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(total)
         grad_norm = total_grad_norm(list(self.discriminator.parameters()))
+        if hp.nan_guard:
+            self._ensure_finite({"loss_d": loss_d, "gp": penalty}, grad_norm, "grad_norm_d")
         opt_d.step()
         if hp.gp_weight > 0 and hp.gp_mode == "separate_step":
             penalty = gradient_penalty(self.discriminator, real, fake, alpha, self._grad_scale())
-            if hp.nan_guard:
-                ensure_finite({"gp": penalty}, self.generator_iteration)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(hp.gp_weight * penalty)
+            if hp.nan_guard:
+                gp_grad_norm = total_grad_norm(list(self.discriminator.parameters()))
+                self._ensure_finite({"gp": penalty}, gp_grad_norm, "grad_norm_gp")
             opt_d.step()
         self.untoggle_optimizer(opt_d)
         stats = {
@@ -238,11 +249,11 @@ class GANModule(LightningModule):
         self.toggle_optimizer(opt_g)
         fake_scores = self.discriminator(self.generator(self._noise(batch_size, rng)))
         loss_g = self.adversarial_loss.generator(fake_scores)
-        if self.hparams.nan_guard:
-            ensure_finite({"loss_g": loss_g}, self.generator_iteration)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         grad_norm = total_grad_norm(list(self.generator.parameters()))
+        if self.hparams.nan_guard:
+            self._ensure_finite({"loss_g": loss_g}, grad_norm, "grad_norm_g")
         opt_g.step()
         self.untoggle_optimizer(opt_g)
         return {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm.detach()}

@@ -29,5 +29,5 @@ def total_grad_norm(parameters: list[torch.nn.Parameter]) -> Tensor:
     """L2 norm over all gradients (0 when none); stays on device."""
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=parameters[0].device if parameters else None)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
