@@ -33,9 +33,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as error:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if isinstance(error, OSError):
+                raise OSError(
+                    error.errno,
+                    f"Could not write checkpoint {path}: {error.strerror or error}. Nothing was "
+                    f"written under that name, and the checkpoints already in {folder} are "
+                    f"unchanged (a full disk or quota is the usual cause). Free space or set "
+                    f"--checkpoint.dirpath to another disk, then resume with --ckpt_path last.",
+                ) from error
             raise
 
 
