@@ -35,7 +35,9 @@ def tiny_module(conv_dim: int = 4, **kwargs: Any) -> GANModule:
 
 
 def tiny_data() -> ShapesDataModule:
-    return ShapesDataModule(num_images=16, image_size=32, batch_size=4, num_workers=0, eval_batch_size=8)
+    return ShapesDataModule(
+        num_images=16, image_size=32, batch_size=4, num_workers=0, eval_batch_size=8
+    )
 
 
 def tiny_trainer(root: Path, every: int = 1) -> Trainer:
@@ -53,7 +55,9 @@ def tiny_trainer(root: Path, every: int = 1) -> Trainer:
     )
 
 
-def write_image(path: Path, mode: str = "RGB", size: tuple[int, int] = (32, 32), colour: Any = None) -> Path:
+def write_image(
+    path: Path, mode: str = "RGB", size: tuple[int, int] = (32, 32), colour: Any = None
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, size, colour if colour is not None else 0).save(path)
     return path

@@ -49,8 +49,20 @@ def run_cli(tmp_path: Path, *overrides: str, capsys: pytest.CaptureFixture[str])
 CASES = {
     # case: (overrides, fragments the message must contain: the key/value and the allowed values)
     "unknown_preset": (
-        ["--model.generator", "null", "--model.discriminator", "null", "--model.preset", "giu_gan_3"],
-        ["Unknown preset 'giu_gan_3'", "Did you mean giu_gan_32", "Known presets:", "giugan profile --all"],
+        [
+            "--model.generator",
+            "null",
+            "--model.discriminator",
+            "null",
+            "--model.preset",
+            "giu_gan_3",
+        ],
+        [
+            "Unknown preset 'giu_gan_3'",
+            "Did you mean giu_gan_32",
+            "Known presets:",
+            "giugan profile --all",
+        ],
     ),
     "unknown_preset_beside_networks": (
         ["--model.preset", "giu_gan_3"],
@@ -86,7 +98,11 @@ CASES = {
     ),
     "group_channels_not_dividing_channels": (
         ["--model.generator.init_args.inserts.1.init_args.group_channels", "24"],
-        ["is not divisible by group_channels=24", "Choose group_channels among the divisors of", "[1, 2, 4, 8, 16"],
+        [
+            "is not divisible by group_channels=24",
+            "Choose group_channels among the divisors of",
+            "[1, 2, 4, 8, 16",
+        ],
     ),
     "even_kernel_size": (
         ["--model.discriminator.init_args.inserts.3.init_args.kernel_size", "4"],
@@ -106,7 +122,9 @@ def test_config_error_names_key_and_allowed_values_before_data(
     assert MISSING_DATA not in message.replace(f"root='{MISSING_DATA}'", "")  # not the data error
 
 
-def test_misspelt_key_in_a_yaml_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_misspelt_key_in_a_yaml_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     typo = tmp_path / "typo.yaml"
     typo.write_text("model:\n  n_critic: 2\n  gp_wieght: 5.0\n")
     message = run_cli(tmp_path, "--config", str(typo), capsys=capsys)

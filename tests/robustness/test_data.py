@@ -19,7 +19,9 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def folder(root: Path, **kwargs: object) -> ImageFolderDataModule:
-    return ImageFolderDataModule(root=str(root), num_workers=0, batch_size=1, eval_batch_size=1, **kwargs)  # type: ignore[arg-type]
+    return ImageFolderDataModule(
+        root=str(root), num_workers=0, batch_size=1, eval_batch_size=1, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def first_batches(datamodule) -> list[torch.Tensor]:
@@ -54,7 +56,10 @@ def test_wrong_layout_root_pointing_inside_the_dataset(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as info:
         first_batches(CIFAR10DataModule(root=str(inner), num_workers=0))
     assert_one_paragraph(
-        str(info.value), str(inner / "cifar-10-batches-py"), "'root'", "contains cifar-10-batches-py"
+        str(info.value),
+        str(inner / "cifar-10-batches-py"),
+        "'root'",
+        "contains cifar-10-batches-py",
     )
 
 
@@ -69,7 +74,9 @@ def test_empty_folder_names_it_and_the_extensions(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError) as info:
         first_batches(folder(tmp_path / "empty"))
-    assert_one_paragraph(str(info.value), str((tmp_path / "empty").resolve()), ".jpg", "'extensions'")
+    assert_one_paragraph(
+        str(info.value), str((tmp_path / "empty").resolve()), ".jpg", "'extensions'"
+    )
 
 
 @pytest.mark.parametrize("bad_name", ["b_truncated.jpg", "b_garbage.png"])
@@ -92,7 +99,9 @@ def test_skip_corrupt_skips_and_counts_with_one_warning(tmp_path: Path) -> None:
     (tmp_path / "d.png").write_bytes(b"not an image at all")
     with pytest.warns(UserWarning, match=r"excluded 2 of 5 files") as record:
         batches = first_batches(folder(tmp_path, skip_corrupt=True))
-    assert len(record) == 1 and "b.jpg" in str(record[0].message) and "d.png" in str(record[0].message)
+    assert (
+        len(record) == 1 and "b.jpg" in str(record[0].message) and "d.png" in str(record[0].message)
+    )
     assert len(batches) == 3
     assert all(torch.equal(b[0, :, 0, 0], torch.tensor([1.0, -1.0, -1.0])) for b in batches)
 
@@ -123,7 +132,11 @@ def test_image_smaller_than_the_crop_names_the_file(tmp_path: Path) -> None:
     # CelebA crops a centre square before resizing: an image too small for it is a clear error.
     small = write_image(tmp_path / "img_align_celeba" / "000001.jpg", size=(100, 120))
     with pytest.raises(ValueError) as info:
-        first_batches(CelebADataModule(root=str(tmp_path), crop_size=140, batch_size=1, eval_batch_size=1, num_workers=0))
+        first_batches(
+            CelebADataModule(
+                root=str(tmp_path), crop_size=140, batch_size=1, eval_batch_size=1, num_workers=0
+            )
+        )
     assert_one_paragraph(str(info.value), str(small), "crop_size=140", "100x120")
 
 
@@ -134,4 +147,6 @@ def test_cifar_pickle_with_the_wrong_array_shape_names_the_file(tmp_path: Path) 
     write_cifar_batch(folder_ / "data_batch_3", np.zeros((4, 1024), np.uint8))  # grayscale rows
     with pytest.raises(CorruptDataError) as info:
         first_batches(CIFAR10DataModule(root=str(tmp_path), num_workers=0, batch_size=2))
-    assert_one_paragraph(str(info.value), str(folder_ / "data_batch_3"), "(4, 1024)", "(N, 3072)", "download")
+    assert_one_paragraph(
+        str(info.value), str(folder_ / "data_batch_3"), "(4, 1024)", "(N, 3072)", "download"
+    )

@@ -17,8 +17,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
-import giugan.callbacks.checkpoints as checkpoints
-from giugan.callbacks import AtomicCheckpointIO, NonFiniteError
+from giugan.callbacks import NonFiniteError, checkpoints
 from giugan.nets import Discriminator
 
 from .helpers import assert_one_paragraph, tiny_data, tiny_module, tiny_trainer
@@ -33,7 +32,9 @@ def load(path: Path) -> dict:
 
 
 def all_finite(checkpoint: dict) -> bool:
-    return all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
+    return all(
+        torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point()
+    )
 
 
 class _InfiniteGradient(torch.autograd.Function):
@@ -69,11 +70,15 @@ def test_non_finite_values_stop_with_the_iteration_and_keep_the_last_good_checkp
     tmp_path: Path, fault: str
 ) -> None:
     # gp_weight 0: one iteration = 2 critic passes + 1 generator pass; faults from iteration 2 on.
-    module = tiny_module(discriminator=BreaksAfter(6, fault), gp_weight=0.0, generator_iterations=10)
+    module = tiny_module(
+        discriminator=BreaksAfter(6, fault), gp_weight=0.0, generator_iterations=10
+    )
     with pytest.raises(NonFiniteError) as info:
         tiny_trainer(tmp_path).fit(module, datamodule=tiny_data())
     assert_one_paragraph(str(info.value), "generator iteration 2", "--ckpt_path last")
-    named = "{'loss_d': nan" if fault == "nan_loss" else "{'grad_norm_d': nan}"  # finite loss, bad grads
+    named = (
+        "{'loss_d': nan" if fault == "nan_loss" else "{'grad_norm_d': nan}"
+    )  # finite loss, bad grads
     assert named in str(info.value)
     saved = load(tmp_path / "checkpoints" / "last.ckpt")
     assert saved["giugan"]["generator_iteration"] == 2 and all_finite(saved)
@@ -96,7 +101,10 @@ KILL_DURING_SAVE = textwrap.dedent(
 def test_kill_9_during_a_save_never_leaves_a_corrupt_last_ckpt(tmp_path: Path) -> None:
     target = tmp_path / "last.ckpt"
     process = subprocess.Popen(
-        [sys.executable, "-c", KILL_DURING_SAVE, str(target)], stdout=subprocess.PIPE, text=True, cwd=REPO
+        [sys.executable, "-c", KILL_DURING_SAVE, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     assert process.stdout is not None and process.stdout.readline()  # one complete save
     deadline = time.monotonic() + 60
@@ -131,7 +139,9 @@ def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path: Path, m
     with pytest.raises(OSError) as info:
         tiny_trainer(tmp_path).fit(tiny_module(generator_iterations=5), datamodule=tiny_data())
     assert info.value.errno == errno.ENOSPC
-    assert_one_paragraph(str(info.value), str(folder / "iter-00000002.ckpt"), "No space left", "unchanged")
+    assert_one_paragraph(
+        str(info.value), str(folder / "iter-00000002.ckpt"), "No space left", "unchanged"
+    )
     assert sorted(p.name for p in folder.iterdir()) == ["iter-00000001.ckpt", "last.ckpt"]  # no tmp
     monkeypatch.setattr(checkpoints.torch, "save", real_save)
     saved = load(folder / "last.ckpt")
@@ -139,7 +149,9 @@ def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path: Path, m
 
 
 @pytest.mark.parametrize("other", ["architecture", "preset"])
-def test_resuming_with_another_architecture_or_preset_fails_clearly(tmp_path: Path, other: str) -> None:
+def test_resuming_with_another_architecture_or_preset_fails_clearly(
+    tmp_path: Path, other: str
+) -> None:
     tiny_trainer(tmp_path).fit(tiny_module(generator_iterations=1), datamodule=tiny_data())
     if other == "architecture":
         module, fragments = tiny_module(conv_dim=8, generator_iterations=2), ["preset None"]
@@ -168,10 +180,20 @@ TINY_FIT = [
 
 
 def test_giugan_fit_killed_with_kill_9_resumes_from_last_and_finishes(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "giugan", "fit", *TINY_FIT, "--trainer.default_root_dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "giugan",
+        "fit",
+        *TINY_FIT,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     folder = tmp_path / "checkpoints"
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while not (folder / "iter-00000002.ckpt").exists():
         assert process.poll() is None, process.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
@@ -183,7 +205,13 @@ def test_giugan_fit_killed_with_kill_9_resumes_from_last_and_finishes(tmp_path: 
     assert 1 <= load(folder / "last.ckpt")["giugan"]["generator_iteration"] < 4
 
     resumed = subprocess.run(
-        [*command, "--ckpt_path", "last"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+        [*command, "--ckpt_path", "last"],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert load(folder / "last.ckpt")["giugan"]["generator_iteration"] == 4
