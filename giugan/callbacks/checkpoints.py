@@ -78,6 +78,9 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
             verbose=verbose,
             auto_insert_metric_name=False,
             every_n_epochs=0,
+            # A resumed run redoes the iterations after its last.ckpt and overwrites (atomically)
+            # the numbered files a killed run had already written, instead of adding "-v1" copies.
+            enable_version_counter=False,
         )
         self.every_n_generator_iterations = every_n_generator_iterations
 

@@ -217,3 +217,19 @@ def test_giugan_fit_killed_with_kill_9_resumes_from_last_and_finishes(tmp_path: 
     assert load(folder / "last.ckpt")["giugan"]["generator_iteration"] == 4
     names = sorted(p.name for p in folder.glob("*.ckpt"))
     assert names == [f"iter-0000000{i}.ckpt" for i in range(1, 5)] + ["last.ckpt"]
+
+
+def test_resume_after_a_kill_between_the_numbered_and_the_last_save(tmp_path: Path) -> None:
+    # killed after iter-00000002.ckpt was written but before last.ckpt was: last.ckpt is at 1
+    tiny_trainer(tmp_path).fit(tiny_module(generator_iterations=1), datamodule=tiny_data())
+    folder = tmp_path / "checkpoints"
+    last_at_1 = (folder / "last.ckpt").read_bytes()
+    second = tiny_module(generator_iterations=2)
+    tiny_trainer(tmp_path).fit(second, datamodule=tiny_data(), ckpt_path="last")
+    (folder / "last.ckpt").write_bytes(last_at_1)
+    module = tiny_module(generator_iterations=3)
+    tiny_trainer(tmp_path).fit(module, datamodule=tiny_data(), ckpt_path="last")
+    assert module.generator_iteration == 3
+    names = sorted(p.name for p in folder.iterdir())  # iteration 2 is redone in place: no "-v1"
+    assert names == ["iter-00000001.ckpt", "iter-00000002.ckpt", "iter-00000003.ckpt", "last.ckpt"]
+    assert load(folder / "iter-00000002.ckpt")["giugan"]["generator_iteration"] == 2
