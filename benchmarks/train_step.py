@@ -8,19 +8,21 @@ training device (so data loading is not measured), and with the same per-iterati
 ``GANModule.training_step``; ``tests/test_benchmarks.py`` proves it is the same math by checking
 that both sides end with identical parameters and buffers from the same start.
 
-Timing (``time.perf_counter``, CUDA synchronised at both ends) covers ``N`` whole iterations after
-one untimed iteration on each side: for the Trainer, from the end of its first training batch to
-the end of batch ``N + 1`` (a callback), so Trainer start-up, ``configure_optimizers`` and the
-first Adam step are excluded and everything the Trainer does between batches is included. After an
-untimed warm-up of both sides, ``--rounds`` rounds alternate the two sides, in ABBA order
-(trainer-bare, bare-trainer, ...) so slow drift of the machine cancels. Reported: the median
-iterations/s of each side and their ratio (trainer / bare); the target is >= 0.97.
+Timing (``time.perf_counter``, CUDA synchronised at every clock reading) covers ``N`` whole
+iterations per side per round after one untimed iteration: Trainer start-up,
+``configure_optimizers`` and the first Adam step are excluded; everything the Trainer does between
+two batches is included (a callback reads the clock at every batch end). After an untimed warm-up,
+``--rounds`` rounds alternate the two sides, either every iteration inside one Trainer fit
+(``--interleave iteration``, the CPU default: both sides see the same moment's machine load) or in
+blocks of ``N`` in ABBA order (``--interleave block``, the CUDA default: no synchronisation inside
+a block). Reported: the median iterations/s of each side and their ratio (trainer / bare); the
+target is >= 0.97. See benchmarks/README.md.
 
 Each run appends one record to ``benchmarks/results/train_step-<device name>.json``.
 
-    python benchmarks/train_step.py                      # CPU defaults (a few minutes on 2 cores)
-    python benchmarks/train_step.py --device cuda        # CUDA defaults: 200 iterations x 5 rounds
-    python benchmarks/train_step.py --iterations 20 --rounds 5 --threads 2
+    python benchmarks/train_step.py                      # CPU: 20 iterations x 5 rounds, 1 thread
+    python benchmarks/train_step.py --device cuda        # CUDA: 200 iterations x 5 rounds
+    python benchmarks/train_step.py --iterations 10 --rounds 3 --threads 0
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ TARGET_RATIO = 0.97
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Not a paper preset: GIU-GAN 32 at conv_dim 4 (GIU(16) in the same slots), for smoke tests.
 TINY_PRESET = "tiny_giu_gan_32"
-#: Per-device defaults: (iterations per round, rounds, warm-up iterations, interleaving).
-DEFAULTS = {"cpu": (10, 3, 1, "iteration"), "cuda": (200, 5, 20, "block")}
+#: Per-device defaults: (iterations per round, rounds, warm-up iterations, interleaving, threads).
+#: One CPU thread by default: on a shared or small machine, OpenMP threads waiting on a descheduled
+#: sibling make iteration times swing 10x (1-10 s for giu_gan_32 on a busy 2-core VM), while one
+#: thread gives a steady 0.7 s. ``--threads 0`` keeps torch's default.
+DEFAULTS = {"cpu": (20, 5, 2, "iteration", 1), "cuda": (200, 5, 20, "block", 0)}
 
 
 @dataclass
@@ -515,7 +520,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace
     parser.add_argument("--rounds", type=int, default=None, help="default: cpu 3, cuda 5")
     parser.add_argument("--warmup", type=int, default=None,
                         help="untimed warm-up iterations per side (default: cpu 1, cuda 20)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: cpu 1, cuda torch's default; "
+                        "0 = torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--interleave", choices=("iteration", "block"), default=None,
                         help="alternate the sides every iteration (default on CPU: both see the "
@@ -527,7 +534,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     kind = torch.device(args.device).type
-    iterations, rounds, warmup, interleave = DEFAULTS.get(kind, DEFAULTS["cpu"])
+    iterations, rounds, warmup, interleave, threads = DEFAULTS.get(kind, DEFAULTS["cpu"])
     settings = Settings(
         device=args.device,
         preset=args.preset,
@@ -535,7 +542,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace
         iterations=args.iterations if args.iterations is not None else iterations,
         rounds=args.rounds if args.rounds is not None else rounds,
         warmup=args.warmup if args.warmup is not None else warmup,
-        threads=args.threads,
+        threads=(args.threads if args.threads is not None else threads) or None,
         seed=args.seed,
         bare_bookkeeping=args.bare_bookkeeping,
         interleave=args.interleave or interleave,
