@@ -25,6 +25,8 @@ def _load_benchmark():
 
 
 train_step = _load_benchmark()
+# Tiny networks: one thread is fastest, and exact equality needs a fixed thread count.
+pytestmark = pytest.mark.usefixtures("single_thread")
 CPU = torch.device("cpu")
 
 
@@ -38,7 +40,6 @@ def _state(*modules: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{i}.{name}": t for i, m in enumerate(modules) for name, t in m.state_dict().items()}
 
 
-@pytest.mark.usefixtures("single_thread")
 @pytest.mark.parametrize("interleave", ["block", "iteration"])
 def test_bare_loop_and_trainer_end_with_identical_parameters(interleave: str) -> None:
     """Same init, data and noise, 3 iterations: every parameter and buffer (BN running
