@@ -299,6 +299,9 @@ class GANModule(LightningModule):
         if self.trainer.is_global_zero:
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.generator_iteration)
+                # CSVLogger only flushes when (step + 1) % 100 == 0, which a generator-iteration
+                # step axis logged every N iterations may never hit: flush now, lose nothing.
+                logger.save()
 
     # ------------------------------------------------------------------ sampling
     def sampling_generator(self) -> nn.Module:
