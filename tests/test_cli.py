@@ -19,7 +19,6 @@ TINY = [
     "--model.generator.init_args.conv_dim", "4",
     "--model.generator.init_args.inserts.1.init_args.channels", "16",
     "--model.discriminator.init_args.conv_dim", "4",
-    "--model.discriminator.init_args.inserts.3.init_args.channels", "16",
     "--data.init_args.batch_size", "4",
     "--data.init_args.num_images", "16",
     "--data.init_args.eval_batch_size", "8",
@@ -97,7 +96,7 @@ def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatc
         main(["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--print_config"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    assert "giugan.ops.GIU" in printed and "generator_iterations: 1500" in printed
+    assert "giugan.ops.GIU" in printed and "generator_iterations: 4000" in printed
     assert main(["profile", "--table", "5", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert any(r["preset"] == "dcgan_32" and r["params"] == 4_341_248 for r in rows)

@@ -105,7 +105,7 @@ CASES = {
         ],
     ),
     "even_kernel_size": (
-        ["--model.discriminator.init_args.inserts.3.init_args.kernel_size", "4"],
+        ["--model.generator.init_args.inserts.1.init_args.kernel_size", "4"],
         ["kernel_size=4 is even", "must be odd (1, 3, 5, 7, ...)"],
     ),
 }

@@ -170,7 +170,6 @@ TINY_FIT = [
     "--model.generator.init_args.conv_dim", "4",
     "--model.generator.init_args.inserts.1.init_args.channels", "16",
     "--model.discriminator.init_args.conv_dim", "4",
-    "--model.discriminator.init_args.inserts.3.init_args.channels", "16",
     "--data.init_args.batch_size", "4", "--data.init_args.num_images", "16",
     "--model.metrics", "null", "--model.generator_iterations", "4",
     "--trainer.logger", "false", "--checkpoint.every_n_generator_iterations", "1",
