@@ -158,6 +158,14 @@ class GANModule(LightningModule):
             return self.hparams.lr_decay_rate ** (iteration // self.hparams.lr_decay_every)
         return 1.0
 
+    def on_train_start(self) -> None:
+        # A resumed run: forget what a killed attempt logged after the restored checkpoint.
+        if self.generator_iteration:
+            for logger in self.loggers:
+                truncate = getattr(logger, "truncate_after", None)
+                if callable(truncate):
+                    truncate(self.generator_iteration)
+
     def on_fit_start(self) -> None:
         # Evaluation runs inside training every `eval_every` generator iterations (see
         # Evaluator); Lightning's own epoch-level validation loop is not used during fit.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +34,16 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "logger.yaml").write_text(
-        "trainer:\n  logger:\n    - class_path: lightning.pytorch.loggers.CSVLogger\n"
+        "trainer:\n  logger:\n    - class_path: giugan.loggers.CSVLogger\n"
         f"      init_args: {{save_dir: {tmp_path / 'runs'}, name: tiny, version: ''}}\n"
         f"model:\n  metrics:\n    init_args: {{cache_dir: {tmp_path / 'cache'}}}\n"
     )
     return tmp_path
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def fit(run: Path, *extra: str) -> int:
@@ -55,7 +59,7 @@ def test_fit_resume_test_and_predict(run: Path) -> None:
     assert (folder / "config.yaml").exists()
     assert (folder / "samples" / "iter-00000004.png").exists()
     assert {p.name for p in (folder / "checkpoints").glob("*.ckpt")} >= {"last.ckpt", "best.ckpt", "iter-00000004.ckpt"}
-    rows = list(csv.DictReader(open(folder / "metrics.csv")))
+    rows = read_rows(folder / "metrics.csv")
     fids = [float(r["eval/fid"]) for r in rows if r.get("eval/fid")]
     assert len(fids) == 2 and all(np.isfinite(fids))
     steps = sorted({int(r["step"]) for r in rows if r.get("eval/fid")})
@@ -68,6 +72,9 @@ def test_fit_resume_test_and_predict(run: Path) -> None:
     assert fit(run, "--model.generator_iterations", "6", "--ckpt_path", "last") == 0
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["giugan"]["generator_iteration"] == 6
+    # the resumed run appended to the run's CSV instead of replacing it (Lightning's default)
+    rows = read_rows(folder / "metrics.csv")
+    assert sorted(int(r["step"]) for r in rows if r.get("eval/fid")) == [2, 4, 6]
 
     config = str(folder / "config.yaml")
     assert main(["test", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "best.ckpt")]) == 0

@@ -185,7 +185,7 @@ def test_config_states_row_preset_and_protocol(path: Path) -> None:
     name = run_name(path)
     csv, wandb = trainer["logger"]
     assert csv == {
-        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "class_path": "giugan.loggers.CSVLogger",
         "init_args": {"save_dir": "runs", "name": name, "version": ""},
     }
     assert wandb == {
