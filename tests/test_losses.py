@@ -21,7 +21,7 @@ def softplus(x: float) -> float:
 @pytest.mark.parametrize(
     ("name", "d_value", "g_value"),
     [
-        ("wasserstein", (-1 + 0.5) / 2 - 1.5, -(-0.25)),
+        ("wasserstein", (-1 + 0.5) / 2 - 1.5, 0.25),  # loss_g = -mean(D(G(z))) = -(-0.25)
         ("hinge", 0.0 + (0.0 + 1.5) / 2, 0.25),
         ("least_squares", 0.5 * ((0 + 1) / 2 + (1 + 0.25) / 2), (4 + 0.25) / 2),
         (

@@ -7,7 +7,6 @@ multiplied-and-summed with the K x K neighbourhood of the *input* (zero padding)
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -32,7 +31,7 @@ def involution_aggregate(
     Returns:
         (B, C, H', W') tensor.
     """
-    batch, channels, height, width = values.shape
+    batch, channels = values.shape[:2]
     k2 = kernel_size * kernel_size
     out_h, out_w = kernel.shape[-2:]
     patches = F.unfold(values, kernel_size, padding=(kernel_size - 1) // 2, stride=stride)

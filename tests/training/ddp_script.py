@@ -15,10 +15,10 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
 
-from lightning.pytorch import Callback, Trainer  # noqa: E402
+from helpers import tiny_data, tiny_module
+from lightning.pytorch import Callback, Trainer
 
-from giugan.seeding import step_generator  # noqa: E402
-from helpers import tiny_data, tiny_module  # noqa: E402
+from giugan.seeding import step_generator
 
 
 class SaveRankState(Callback):
