@@ -8,10 +8,16 @@ import sys
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from giugan.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint, SampleGrid
+from giugan.callbacks import (
+    AtomicCheckpointIO,
+    GeneratorIterationCheckpoint,
+    GeneratorIterationProgressBar,
+    SampleGrid,
+)
 from giugan.module import GANModule
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -53,6 +59,15 @@ class GiuganCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        # Lightning's TQDM bar -> the same bar (same settings) with the generator iteration shown
+        # as an integer; other progress bars (e.g. RichProgressBar) are left alone.
+        for index, callback in enumerate(trainer.callbacks):
+            if type(callback) is TQDMProgressBar:
+                trainer.callbacks[index] = GeneratorIterationProgressBar(
+                    refresh_rate=callback.refresh_rate,
+                    process_position=callback.process_position,
+                    leave=getattr(callback, "_leave", False),
+                )
         return trainer
 
     def add_arguments_to_parser(self, parser: Any) -> None:

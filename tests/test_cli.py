@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -107,3 +108,21 @@ def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatc
     assert main(["profile", "--table", "5", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert any(r["preset"] == "dcgan_32" and r["params"] == 4_341_248 for r in rows)
+
+
+def test_progress_bar_shows_the_generator_iteration_as_an_integer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from giugan.callbacks import GeneratorIterationProgressBar
+    from giugan.training_cli import GiuganCLI
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cli = GiuganCLI(
+        args=["--config", str(ROOT / "configs" / "quickstart.yaml"), "--trainer.logger", "false"],
+        run=False,
+    )
+    bar = cli.trainer.progress_bar_callback
+    assert type(bar) is GeneratorIterationProgressBar
+
+    trainer = SimpleNamespace(loggers=[], progress_bar_metrics={"g_iter": 566.0, "loss_d": -1.27})
+    assert bar.get_metrics(trainer, cli.model) == {"g_iter": 566, "loss_d": -1.27}

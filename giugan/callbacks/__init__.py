@@ -1,12 +1,15 @@
-"""Lightning callbacks: sample grids, checkpoints in generator iterations, non-finite guards."""
+"""Lightning callbacks: sample grids, checkpoints in generator iterations, non-finite guards,
+a progress bar in generator iterations."""
 
 from giugan.callbacks.checkpoints import AtomicCheckpointIO, GeneratorIterationCheckpoint
 from giugan.callbacks.guards import NonFiniteError, ensure_finite, total_grad_norm
+from giugan.callbacks.progress import GeneratorIterationProgressBar
 from giugan.callbacks.samples import SampleGrid
 
 __all__ = [
     "AtomicCheckpointIO",
     "GeneratorIterationCheckpoint",
+    "GeneratorIterationProgressBar",
     "NonFiniteError",
     "SampleGrid",
     "ensure_finite",
