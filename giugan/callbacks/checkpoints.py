@@ -19,6 +19,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (0o644 for umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` to ``<dir>/.<name>.<random>.tmp``, fsync, then ``os.replace`` onto the path."""
 
@@ -30,6 +37,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             with os.fdopen(handle, "wb") as stream:
                 torch.save(checkpoint, stream)
+                # mkstemp creates 0o600 files; give the checkpoint the usual permissions so that
+                # collaborators (a group on a shared cluster) can read it as with torch.save.
+                os.fchmod(stream.fileno(), _new_file_mode())
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(tmp, path)

@@ -232,3 +232,13 @@ def test_resume_after_a_kill_between_the_numbered_and_the_last_save(tmp_path: Pa
     names = sorted(p.name for p in folder.iterdir())  # iteration 2 is redone in place: no "-v1"
     assert names == ["iter-00000001.ckpt", "iter-00000002.ckpt", "iter-00000003.ckpt", "last.ckpt"]
     assert load(folder / "iter-00000002.ckpt")["giugan"]["generator_iteration"] == 2
+
+
+def test_atomic_checkpoints_get_the_usual_file_permissions(tmp_path: Path) -> None:
+    # the temporary file comes from mkstemp (0o600); the checkpoint must read like a torch.save
+    umask = os.umask(0o022)
+    try:
+        checkpoints.AtomicCheckpointIO().save_checkpoint({"x": 1}, tmp_path / "last.ckpt")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "last.ckpt").stat().st_mode & 0o777 == 0o644
