@@ -36,5 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args and args[0] == "stats":
         return stats_main(args[1:])
-    GiuganCLI(args=args)
+    # From the console, LightningCLI reads sys.argv itself (as DDP's re-launched ranks do too);
+    # passing the same list as `args` would only add LightningCLI's "args and sys.argv" warning.
+    GiuganCLI(args=None if argv is None else args)
     return 0

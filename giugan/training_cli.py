@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import warnings
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
@@ -125,7 +126,10 @@ def stats_main(argv: list[str]) -> int:
     """``giugan stats --config X``: fill the reference-statistics cache for X's data and metrics."""
     from giugan.metrics import compute_reference_statistics
 
-    cli = GiuganCLI(args=argv, run=False)
+    with warnings.catch_warnings():
+        # `giugan stats` hands LightningCLI the arguments after "stats" on purpose.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
+        cli = GiuganCLI(args=argv, run=False)
     metrics = cli.model.metrics
     if metrics is None:
         print("giugan stats: the config has no model.metrics; nothing to compute.", file=sys.stderr)
