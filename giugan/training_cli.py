@@ -19,6 +19,7 @@ from giugan.callbacks import (
     GeneratorIterationProgressBar,
     SampleGrid,
 )
+from giugan.messages import first_few
 from giugan.module import GANModule
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -101,9 +102,8 @@ class GiuganCLI(LightningCLI):
             if existing:
                 raise FileExistsError(
                     f"The run directory already holds checkpoints ({folder}: "
-                    f"{', '.join(os.path.basename(p) for p in existing[:3])}"
-                    f"{', ...' if len(existing) > 3 else ''}). Starting a new run there would mix "
-                    f"and overwrite them. Resume it with --ckpt_path last, or give the new run "
+                    f"{first_few([os.path.basename(p) for p in existing])}). Starting a new run "
+                    f"there would mix and overwrite them. Resume it with --ckpt_path last, or give the new run "
                     f"another name (trainer.logger name, e.g. --trainer.logger.init_args.name), or "
                     f"move the folder away."
                 )

@@ -39,6 +39,7 @@ from giugan.data.base import (
 )
 from giugan.data.files import ImageFileDataset, list_image_files
 from giugan.data.transforms import ImageTransform
+from giugan.messages import first_few
 
 __all__ = ["CelebADataModule", "read_partition_file"]
 
@@ -241,12 +242,12 @@ class CelebADataModule(ImageDataModule):
             present = {path.name for path in on_disk}
             missing = [name for name in wanted if name not in present]
             if missing:
-                listed = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
                 raise FileNotFoundError(
                     f"{len(missing)} of the {len(wanted)} images of CelebA split '{split}' listed "
-                    f"in {partition_path} are missing from {image_dir} (e.g. {listed}). Extract "
-                    f"the complete img_align_celeba.zip there, or remove {partition_path} to use "
-                    "the images present as one unsplit set (split 'train'/'all')."
+                    f"in {partition_path} are missing from {image_dir} (e.g. "
+                    f"{first_few(missing)}). Extract the complete img_align_celeba.zip there, or "
+                    f"remove {partition_path} to use the images present as one unsplit set "
+                    "(split 'train'/'all')."
                 )
             files = [image_dir / name for name in wanted]
         if not files:

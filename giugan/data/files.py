@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from giugan.data.base import CorruptDataError
+from giugan.messages import first_few
 
 __all__ = [
     "DEFAULT_EXTENSIONS",
@@ -120,10 +121,9 @@ def find_decodable(
         ok = list(pool.map(_is_decodable, paths, chunksize=64))
     bad = [path for path, good in zip(paths, ok) if not good]
     if bad:
-        listed = ", ".join(str(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
         warnings.warn(
             f"skip_corrupt: excluded {len(bad)} of {len(paths)} files of the {description} "
-            f"that could not be decoded as images: {listed}",
+            f"that could not be decoded as images: {first_few(bad, limit=5)}",
             stacklevel=2,
         )
     return [path for path, good in zip(paths, ok) if good]
