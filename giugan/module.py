@@ -24,8 +24,10 @@ from torch import Tensor, nn
 from giugan.callbacks.guards import ensure_finite, total_grad_norm
 from giugan.evaluation import Evaluator
 from giugan.losses import LossName, get_loss, gradient_penalty
+from giugan.messages import first_few
 from giugan.metrics import GenerativeMetrics
 from giugan.nets.presets import build_preset, check_preset_name
+from giugan.ops import RepresentativeBatchNorm2d
 from giugan.seeding import step_generator
 
 LRSchedule = Literal["constant", "linear", "exponential"]
@@ -134,6 +136,9 @@ class GANModule(LightningModule):
         _check_learning_rates(optimizer_g, "optimizer_g")
         _check_learning_rates(optimizer_d, "optimizer_d")
         self._window = _LogWindow()
+        self._rbn_layers = [
+            name for name, layer in self.named_modules() if isinstance(layer, RepresentativeBatchNorm2d)
+        ]
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -167,6 +172,7 @@ class GANModule(LightningModule):
                     truncate(self.generator_iteration)
 
     def on_fit_start(self) -> None:
+        _refuse_replaced_representative_norms(self)
         # Evaluation runs inside training every `eval_every` generator iterations (see
         # Evaluator); Lightning's own epoch-level validation loop is not used during fit.
         self.trainer.limit_val_batches = 0
@@ -487,3 +493,23 @@ def _validate_settings(**s: Any) -> None:
         fail("eval_every", "it must be an integer >= 0 (0 = evaluate only at the end)")
     if not isinstance(s["predict_num_images"], int) or s["predict_num_images"] < 1:
         fail("predict_num_images", "it must be an integer >= 1")
+
+
+def _refuse_replaced_representative_norms(module: GANModule) -> None:
+    """Stop when something (``trainer.sync_batchnorm``) swapped RBN layers for plain BatchNorm.
+
+    ``SyncBatchNorm.convert_sync_batchnorm`` converts every ``_BatchNorm`` subclass, so RBN
+    (spec 2) would silently become a plain synchronised BN and drop its calibration parameters.
+    """
+    replaced = [
+        name for name in module._rbn_layers
+        if not isinstance(module.get_submodule(name), RepresentativeBatchNorm2d)
+    ]
+    if replaced:
+        raise ValueError(
+            f"GANModule: RepresentativeBatchNorm2d layers ({first_few(replaced)}) were replaced by "
+            f"{type(module.get_submodule(replaced[0])).__name__} before training, which would "
+            f"silently train a different network without RBN's calibration (GIU-GANs section 4). "
+            f"This is what trainer.sync_batchnorm=true does under DDP; set it to false (the "
+            f"default: batch statistics per rank), or use a preset without RBN."
+        )

@@ -151,3 +151,13 @@ def test_step_noise_differs_between_ranks_and_is_reproducible() -> None:
     torch.testing.assert_close(draw(0, 3), draw(0, 3))
     assert not torch.equal(draw(0, 3), draw(1, 3))
     assert not torch.equal(draw(0, 3), draw(0, 4))
+
+
+def test_sync_batchnorm_replacing_rbn_is_refused() -> None:
+    from lightning.pytorch.plugins import TorchSyncBatchNorm
+
+    module = tiny_module()  # RBN in G's first and last hidden blocks
+    assert module._rbn_layers
+    synced = TorchSyncBatchNorm().apply(module)  # what trainer.sync_batchnorm=true does under DDP
+    with pytest.raises(ValueError, match=r"RepresentativeBatchNorm2d layers \(generator\..*sync_batchnorm"):
+        synced.on_fit_start()
