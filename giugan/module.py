@@ -97,9 +97,10 @@ class GANModule(LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "metrics", "optimizer_g", "optimizer_d"]
-        )
+        # Built by `giugan` (LightningCLI), the hyperparameters are the config, networks and
+        # optimisers included as class_path/init_args, so GANModule.load_from_checkpoint(path)
+        # rebuilds the same model. Built in Python, those arguments are objects: not saved.
+        self.save_hyperparameters(ignore=[] if _built_from_config() else _OBJECT_ARGUMENTS)
         _validate_settings(
             loss=loss, gp_weight=gp_weight, gp_mode=gp_mode, n_critic=n_critic,
             generator_iterations=generator_iterations, lr_schedule=lr_schedule,
@@ -493,6 +494,18 @@ def _validate_settings(**s: Any) -> None:
         fail("eval_every", "it must be an integer >= 0 (0 = evaluate only at the end)")
     if not isinstance(s["predict_num_images"], int) or s["predict_num_images"] < 1:
         fail("predict_num_images", "it must be an integer >= 1")
+
+
+_OBJECT_ARGUMENTS = ["generator", "discriminator", "metrics", "optimizer_g", "optimizer_d"]
+
+
+def _built_from_config() -> bool:
+    """True while LightningCLI instantiates the module from its parsed config."""
+    try:
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # a Lightning without it: keep the safe behaviour (objects not saved)
+        return False
+    return _given_hyperparameters.get() is not None
 
 
 def _refuse_replaced_representative_norms(module: GANModule) -> None:

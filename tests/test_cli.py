@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from giugan.cli import main
+from giugan.module import GANModule
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -73,6 +74,10 @@ def test_fit_resume_test_and_predict(run: Path) -> None:
     assert fit(run, "--model.generator_iterations", "6", "--ckpt_path", "last") == 0
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["giugan"]["generator_iteration"] == 6
+    # a checkpoint of a `giugan fit` run rebuilds its model in Python, networks included
+    loaded = GANModule.load_from_checkpoint(folder / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert loaded.state_dict().keys() == last["state_dict"].keys()
+    assert all(torch.equal(v, last["state_dict"][k]) for k, v in loaded.state_dict().items())
     # the resumed run appended to the run's CSV instead of replacing it (Lightning's default)
     rows = read_rows(folder / "metrics.csv")
     assert sorted(int(r["step"]) for r in rows if r.get("eval/fid")) == [2, 4, 6]
