@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ class EpochSeededRandomSampler(RandomSampler):
         self.generator.manual_seed(self.seed + 7_919 * epoch)  # type: ignore[union-attr]
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(L.LightningDataModule, ABC):
     """Base class: loaders, argument validation and the reference-split contract.
 
     Subclasses implement :meth:`_build_dataset` (returning a map-style dataset of ``(3, H, W)``
@@ -211,18 +212,18 @@ class ImageDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------- subclass interface
     @property
+    @abstractmethod
     def image_size(self) -> int:
         """Side length in pixels of the square images this module yields."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def reference_id(self) -> str:
         """Stable name of the reference images (cache key of real-image statistics)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _build_dataset(self, reference: bool) -> Dataset[torch.Tensor]:
         """Build the training (``reference=False``, with flips when enabled) or reference set."""
-        raise NotImplementedError
 
     # ----------------------------------------------------------------- Lightning hooks
     @property
