@@ -10,7 +10,6 @@ generator iteration once.
 from __future__ import annotations
 
 import csv
-import os
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
@@ -42,7 +41,7 @@ class _AppendingExperimentWriter(ExperimentWriter):
             writer = csv.DictWriter(handle, fieldnames=fieldnames)
             writer.writeheader()
             writer.writerows(kept)
-        os.replace(tmp, self.metrics_file_path)
+        self._fs.mv(tmp, self.metrics_file_path)  # a rename: the old file stays whole until then
         return len(rows) - len(kept)
 
 

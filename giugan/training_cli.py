@@ -103,9 +103,9 @@ class GiuganCLI(LightningCLI):
                 raise FileExistsError(
                     f"The run directory already holds checkpoints ({folder}: "
                     f"{first_few([os.path.basename(p) for p in existing])}). Starting a new run "
-                    f"there would mix and overwrite them. Resume it with --ckpt_path last, or give the new run "
-                    f"another name (trainer.logger name, e.g. --trainer.logger.init_args.name), or "
-                    f"move the folder away."
+                    f"there would mix and overwrite them. Resume it with --ckpt_path last, or give "
+                    f"the new run another name (trainer.logger name, e.g. "
+                    f"--trainer.logger.init_args.name), or move the folder away."
                 )
 
 

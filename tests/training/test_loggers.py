@@ -9,7 +9,8 @@ from giugan.loggers import CSVLogger
 
 
 def rows(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(open(path)))
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def test_csv_logger_appends_on_resume_and_truncates_after_the_checkpoint(tmp_path: Path) -> None:
