@@ -255,7 +255,7 @@ def make_module(
     generator: nn.Module, discriminator: nn.Module, settings: Settings
 ) -> Any:
     """A ``GANModule`` with the benchmark's settings (no metrics, no EMA, constant LR)."""
-    from giugan.module import GANModule
+    from giugan.training.module import GANModule
 
     return GANModule(
         generator=generator,

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from giugan.cli import main
-from giugan.module import GANModule
+from giugan.training.module import GANModule
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -36,7 +36,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "logger.yaml").write_text(
-        "trainer:\n  logger:\n    - class_path: giugan.loggers.CSVLogger\n"
+        "trainer:\n  logger:\n    - class_path: giugan.training.loggers.CSVLogger\n"
         f"      init_args: {{save_dir: {tmp_path / 'runs'}, name: tiny, version: ''}}\n"
         f"model:\n  metrics:\n    init_args: {{cache_dir: {tmp_path / 'cache'}}}\n"
     )
@@ -118,8 +118,8 @@ def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatc
 def test_progress_bar_shows_the_generator_iteration_as_an_integer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from giugan.callbacks import GeneratorIterationProgressBar
-    from giugan.training_cli import GiuganCLI
+    from giugan.training.callbacks import GeneratorIterationProgressBar
+    from giugan.cli.lightning import GiuganCLI
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     cli = GiuganCLI(

@@ -30,7 +30,7 @@ import yaml
 from PIL import Image
 
 from giugan.cli import GiuganCLI
-from giugan.module import architecture_fingerprint
+from giugan.training.module import architecture_fingerprint
 from giugan.nets import PRESETS, build_preset
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
@@ -185,7 +185,7 @@ def test_config_states_row_preset_and_protocol(path: Path) -> None:
     name = run_name(path)
     csv, wandb = trainer["logger"]
     assert csv == {
-        "class_path": "giugan.loggers.CSVLogger",
+        "class_path": "giugan.training.loggers.CSVLogger",
         "init_args": {"save_dir": "runs", "name": name, "version": ""},
     }
     assert wandb == {

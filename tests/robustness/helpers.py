@@ -11,9 +11,9 @@ import torch
 from lightning.pytorch import Trainer
 from PIL import Image
 
-from giugan.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
+from giugan.training.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
 from giugan.data import ShapesDataModule
-from giugan.module import GANModule
+from giugan.training.module import GANModule
 from giugan.nets import Discriminator, Generator
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from giugan.data import ShapesDataModule
-from giugan.module import GANModule
+from giugan.training.module import GANModule
 from giugan.nets import Discriminator, Generator
 
 pytestmark = pytest.mark.usefixtures("single_thread")

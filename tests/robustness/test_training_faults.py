@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
-from giugan.callbacks import NonFiniteError, checkpoints
+from giugan.training.callbacks import NonFiniteError, checkpoints
 from giugan.nets import Discriminator
 
 from .helpers import assert_one_paragraph, tiny_data, tiny_module, tiny_trainer
@@ -88,7 +88,7 @@ def test_non_finite_values_stop_with_the_iteration_and_keep_the_last_good_checkp
 KILL_DURING_SAVE = textwrap.dedent(
     """
     import sys, torch
-    from giugan.callbacks import AtomicCheckpointIO
+    from giugan.training.callbacks import AtomicCheckpointIO
     io, path = AtomicCheckpointIO(), sys.argv[1]
     for round in range(1000):
         payload = {"round": round, "weights": torch.full((6_000_000,), float(round))}  # 24 MB

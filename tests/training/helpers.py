@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from lightning.pytorch import Trainer
 
-from giugan.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
+from giugan.training.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
 from giugan.data import ShapesDataModule
-from giugan.module import GANModule
+from giugan.training.module import GANModule
 from giugan.nets import Discriminator, Generator
 
 

@@ -1,11 +1,11 @@
-"""giugan.loggers.CSVLogger keeps a run's history across a resume and drops a killed attempt's tail."""
+"""giugan.training.loggers.CSVLogger keeps a run's history across a resume and drops a killed attempt's tail."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from giugan.loggers import CSVLogger
+from giugan.training.loggers import CSVLogger
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from giugan.callbacks import NonFiniteError
+from giugan.training.callbacks import NonFiniteError
 from giugan.nets import Discriminator, Generator
 
 from .helpers import parameters_of, tiny_data, tiny_module, tiny_trainer

@@ -3,7 +3,7 @@
 Every row of GIU-GANs Tables 1-8 is data here (:data:`PAPER_ROWS`): the row name as printed, the
 preset that reproduces it, the printed Params and FLOPs, the counting rule, and a note where the
 row does not match. ``--table igan2`` prints the iGAN report's Table 2 (module parameter counts).
-Counts use :mod:`giugan.counting` (2020 thop rules, batch 1, G + D; spec section 4.1).
+Counts use :mod:`giugan.profiling.counting` (2020 thop rules, batch 1, G + D; spec section 4.1).
 
 Examples::
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from giugan.counting import PairCount, count_pair
+from giugan.profiling.counting import PairCount, count_pair
 
 __all__ = [
     "IGAN_TABLE2",
@@ -334,7 +334,7 @@ def igan_table2_rows() -> list[dict[str, Any]]:
     ``module_params`` is the trainable parameter count of the :class:`IGANInvolution2d` the
     preset inserts (twice: once in G, once in D).
     """
-    from giugan.counting import trainable_parameters
+    from giugan.profiling.counting import trainable_parameters
     from giugan.ops import IGANInvolution2d, igan_report_parameter_count
 
     rows = []

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from giugan.counting import (
+from giugan.profiling.counting import (
     count,
     count_module_macs,
     count_pair,
@@ -36,7 +36,7 @@ from giugan.ops import (
     SqueezeExcitation,
     igan_report_parameter_count,
 )
-from giugan.profile import (
+from giugan.profiling.profile import (
     IGAN_TABLE2,
     PAPER_ROWS,
     ProfileCache,

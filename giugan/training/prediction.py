@@ -18,7 +18,7 @@ from giugan.metrics import quantize_images
 from giugan.seeding import mixed_seed
 
 if TYPE_CHECKING:
-    from giugan.module import GANModule
+    from giugan.training.module import GANModule
 
 
 def latents_for_indices(indices: Tensor, z_dim: int, seed: int) -> Tensor:

@@ -19,7 +19,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name in ("GiuganCLI", "checkpoint_folder", "stats_main", "TRAINER_DEFAULTS"):
-        from giugan import training_cli
+        from giugan.cli import lightning as training_cli
 
         return getattr(training_cli, name)
     raise AttributeError(name)
@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``giugan <command>``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "profile":
-        from giugan.profile import main as profile_main
+        from giugan.profiling.profile import main as profile_main
 
         return profile_main(args[1:])
-    from giugan.training_cli import GiuganCLI, stats_main
+    from giugan.cli.lightning import GiuganCLI, stats_main
 
     if args and args[0] == "stats":
         return stats_main(args[1:])

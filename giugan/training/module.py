@@ -21,8 +21,8 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from giugan.callbacks.guards import ensure_finite, total_grad_norm
-from giugan.evaluation import Evaluator
+from giugan.training.callbacks.guards import ensure_finite, total_grad_norm
+from giugan.training.evaluation import Evaluator
 from giugan.losses import LossName, get_loss, gradient_penalty
 from giugan.messages import first_few
 from giugan.metrics import GenerativeMetrics
@@ -359,7 +359,7 @@ class GANModule(LightningModule):
         return torch.utils.data.DataLoader(indices, batch_size=64, shuffle=False)
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        from giugan.predict import latents_for_indices, write_images
+        from giugan.training.prediction import latents_for_indices, write_images
 
         latents = latents_for_indices(batch, self.z_dim, self.hparams.predict_seed)
         images = self.generate(latents)
@@ -367,7 +367,7 @@ class GANModule(LightningModule):
         return images.cpu()
 
     def on_predict_epoch_end(self) -> None:
-        from giugan.predict import finish_prediction
+        from giugan.training.prediction import finish_prediction
 
         finish_prediction(self)
 

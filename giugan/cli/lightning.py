@@ -13,14 +13,14 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from giugan.callbacks import (
+from giugan.training.callbacks import (
     AtomicCheckpointIO,
     GeneratorIterationCheckpoint,
     GeneratorIterationProgressBar,
     SampleGrid,
 )
 from giugan.messages import first_few
-from giugan.module import GANModule
+from giugan.training.module import GANModule
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_epochs": -1,  # training length is model.generator_iterations

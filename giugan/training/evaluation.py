@@ -23,11 +23,11 @@ from giugan.metrics import quantize_images
 from giugan.seeding import step_generator
 
 if TYPE_CHECKING:
-    from giugan.module import GANModule
+    from giugan.training.module import GANModule
 
 
 class Evaluator:
-    """Runs the metrics for a :class:`~giugan.module.GANModule` (not an ``nn.Module``)."""
+    """Runs the metrics for a :class:`~giugan.training.module.GANModule` (not an ``nn.Module``)."""
 
     def __init__(self, module: GANModule) -> None:
         self._module = module
