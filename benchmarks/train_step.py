@@ -1,12 +1,13 @@
 """Generator iterations per second: ``GANModule`` under the Lightning Trainer vs a bare PyTorch loop.
 
-Issue 4 item 9. Both sides train the same networks (a preset, by default ``giu_gan_32``), with the
+Both sides train the same networks (a preset, by default ``giu_gan_32``), with the
 same batch size, device, WGAN-GP loss (penalty in the same critic step, lambda 10), ``n_critic``
 1 and Adam(2e-4, betas (0, 0.9)), on the same real batches, pre-generated in memory on the
 training device (so data loading is not measured), and with the same per-iteration noise
-(:func:`giugan.seeding.step_generator`). :class:`BareLoop` is written out by hand from
-``GANModule.training_step``; ``tests/test_benchmarks.py`` proves it is the same math by checking
-that both sides end with identical parameters and buffers from the same start.
+(:func:`giugan.seeding.step_generator`). :class:`BareLoop` calls the same step functions as
+``GANModule.training_step`` (``giugan.training.steps``), so what is compared is the framework around
+one piece of math; ``tests/test_benchmarks.py`` still checks that both sides end with identical
+parameters and buffers from the same start.
 
 Timing (``time.perf_counter``, CUDA synchronised at every clock reading) covers ``N`` whole
 iterations per side per round after one untimed iteration: Trainer start-up,
@@ -147,17 +148,14 @@ def _adam(settings: Settings) -> Any:
 
 # ----------------------------------------------------------------------------- the bare loop
 class BareLoop:
-    """Plain PyTorch WGAN-GP training with the math of ``GANModule.training_step``.
+    """Plain PyTorch training that calls the very functions ``GANModule.training_step`` calls.
 
-    Per iteration ``t`` (``loss="wasserstein"``, ``gp_mode="same_step"``, ``n_critic=1``, no EMA,
-    constant LR): ``rng = step_generator(seed, 0, t)``; critic step: ``fake = G(z)`` under
-    ``no_grad`` with ``z ~ N(0, I)`` from ``rng``, ``loss_d = mean D(fake) - mean D(real)``,
-    per-sample ``alpha ~ U[0, 1)`` from ``rng``, ``GP = mean (||grad D(x_hat)||_2 - 1)^2``
-    on ``x_hat = alpha real + (1 - alpha) fake`` (``create_graph=True``), one backward of
-    ``loss_d + lambda GP``, Adam step; generator step: fresh ``z`` from ``rng``, D's parameters
-    frozen (what Lightning's ``toggle_optimizer`` does), ``loss_g = -mean D(G(z))``, backward,
-    Adam step. With ``bookkeeping`` it also does the module's per-step extras (NaN guard, gradient
-    norms), to attribute a gap between the two sides.
+    Per iteration ``t``: ``rng = step_generator(seed, 0, t)`` and
+    :func:`giugan.training.steps.generator_iteration` (WGAN-GP, penalty in the same critic step,
+    ``n_critic`` 1) with a plain backend: ``Tensor.backward`` and ``requires_grad_`` freezing of
+    the other network instead of Lightning's ``manual_backward`` and ``toggle_optimizer``. Without
+    ``bookkeeping`` the NaN guard and gradient norms are skipped, to attribute a gap between the
+    two sides to them or to Lightning.
     """
 
     def __init__(
@@ -167,53 +165,34 @@ class BareLoop:
         settings: Settings,
         device: torch.device,
     ) -> None:
+        from giugan.losses import get_loss
+        from giugan.training.steps import StepBackend, StepSettings
+
         self.generator = generator.train()
         self.discriminator = discriminator.train()
         self.opt_g = _adam(settings)(generator.parameters())
         self.opt_d = _adam(settings)(discriminator.parameters())
-        self.gp_weight = settings.gp_weight
+        self.step_settings = StepSettings(
+            loss=get_loss("wasserstein"),
+            gp_weight=settings.gp_weight,
+            gp_mode="same_step",
+            nan_guard=settings.bare_bookkeeping,
+            grad_norms=settings.bare_bookkeeping,
+        )
+        self.backend = StepBackend.plain(generator, discriminator)
         self.seed = settings.seed
-        self.bookkeeping = settings.bare_bookkeeping
         self.device = device
         self.iteration = 0
 
-    def _noise(self, batch_size: int, rng: torch.Generator) -> Tensor:
-        return torch.randn(batch_size, self.generator.z_dim, device=self.device, generator=rng)
-
     def step(self, real: Tensor) -> None:
         """One generator iteration (one critic step, one generator step) on ``real``."""
-        G, D = self.generator, self.discriminator
-        batch_size = real.shape[0]
+        from giugan.training.steps import generator_iteration
+
         rng = step_generator(self.seed, 0, self.iteration, self.device)
-        # critic step
-        with torch.no_grad():
-            fake = G(self._noise(batch_size, rng))
-        real_scores = D(real)
-        fake_scores = D(fake)
-        loss_d = fake_scores.mean() - real_scores.mean()
-        alpha = torch.rand(batch_size, 1, 1, 1, device=self.device, generator=rng, dtype=real.dtype)
-        x_hat = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-        penalty = ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
-        total = loss_d + self.gp_weight * penalty
-        if self.bookkeeping:
-            _guard(loss_d, penalty)
-        self.opt_d.zero_grad(set_to_none=True)
-        total.backward()
-        if self.bookkeeping:
-            _grad_norm(D)
-        self.opt_d.step()
-        # generator step
-        D.requires_grad_(False)
-        loss_g = -D(G(self._noise(batch_size, rng))).mean()
-        if self.bookkeeping:
-            _guard(loss_g)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        if self.bookkeeping:
-            _grad_norm(G)
-        self.opt_g.step()
-        D.requires_grad_(True)
+        generator_iteration(
+            self.generator, self.discriminator, (self.opt_g, self.opt_d), real, 1, rng,
+            self.step_settings, self.backend,
+        )
         self.iteration += 1
 
     def run(self, batches: Sequence[Tensor]) -> float:
@@ -225,16 +204,6 @@ class BareLoop:
             self.step(real)
         synchronize(self.device)
         return time.perf_counter() - started
-
-
-def _guard(*values: Tensor) -> None:
-    if not bool(torch.isfinite(torch.stack([v.detach().float() for v in values])).all()):
-        raise FloatingPointError("bare loop: non-finite loss")
-
-
-def _grad_norm(module: nn.Module) -> Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 # ----------------------------------------------------------------------------- the Trainer side
@@ -509,7 +478,7 @@ def summary(record: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         description="Generator iterations/s of GANModule under the Lightning Trainer vs a bare "
-        "PyTorch loop doing the same math, measured side by side (issue 4 item 9)."
+        "PyTorch loop calling the same step functions, measured side by side."
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--preset", default="giu_gan_32",

@@ -92,7 +92,7 @@ def test_fit_resume_test_and_predict(run: Path) -> None:
 
     out = run / "predicted"
     args = ["predict", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
-            "--model.predict_num_images", "5", "--model.predict_output_dir", str(out), "--model.predict_npz", "true"]
+            "--predictions.num_images", "5", "--predictions.output_dir", str(out), "--predictions.npz", "true"]
     assert main(args) == 0
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == [f"{i:06d}.png" for i in range(5)]
@@ -118,8 +118,8 @@ def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatc
 def test_progress_bar_shows_the_generator_iteration_as_an_integer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from giugan.training.callbacks import GeneratorIterationProgressBar
     from giugan.cli.lightning import GiuganCLI
+    from giugan.training.callbacks import GeneratorIterationProgressBar
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     cli = GiuganCLI(

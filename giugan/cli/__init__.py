@@ -4,7 +4,7 @@
 * ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
 * ``giugan test --config runs/<name>/config.yaml --ckpt_path runs/<name>/checkpoints/best.ckpt``
   writes ``eval.json``.
-* ``giugan predict --config ... --ckpt_path ... --model.predict_num_images 1000``.
+* ``giugan predict --config ... --ckpt_path ... --predictions.num_images 1000``.
 * ``giugan profile --all`` prints the papers' Params/FLOPs beside ours (no Lightning import).
 * ``giugan stats --config ...`` precomputes the real-image reference statistics.
 

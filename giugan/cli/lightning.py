@@ -13,13 +13,14 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from giugan.messages import first_few
 from giugan.training.callbacks import (
     AtomicCheckpointIO,
     GeneratorIterationCheckpoint,
     GeneratorIterationProgressBar,
+    ImageWriter,
     SampleGrid,
 )
-from giugan.messages import first_few
 from giugan.training.module import GANModule
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -75,6 +76,7 @@ class GiuganCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_lightning_class_args(GeneratorIterationCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.add_lightning_class_args(ImageWriter, "predictions")
         parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
 
     def _parse_ckpt_path(self) -> None:
@@ -82,16 +84,20 @@ class GiuganCLI(LightningCLI):
 
         LightningCLI would overwrite the parsed model arguments with the hyperparameters stored
         in the checkpoint, silently undoing e.g. ``--model.generator_iterations`` when extending a
-        run or ``--model.predict_output_dir``. The run's ``config.yaml`` is the record of its
+        run or ``--predictions.output_dir``. The run's ``config.yaml`` is the record of its
         settings, and GANModule refuses a checkpoint whose architecture differs from the config.
         """
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if kwargs.get("ckpt_path") == "best":
+            kwargs["ckpt_path"] = best_checkpoint_path(self.trainer)
         if subcommand == "predict":
-            # Prediction needs no data: the module feeds latent indices (see GANModule.predict_step).
+            # Prediction needs no data: the writer's (index, latent) pairs feed GANModule.predict_step.
             kwargs.pop("datamodule", None)
-            kwargs["dataloaders"] = self.model.predict_dataloader()
+            writer = next(c for c in self.trainer.callbacks if isinstance(c, ImageWriter))
+            kwargs["dataloaders"] = writer.dataloader(self.model.z_dim)
+            kwargs["return_predictions"] = False
         return kwargs
 
     def before_fit(self) -> None:
@@ -120,6 +126,20 @@ def checkpoint_folder(trainer: Any) -> str:
         version = version if isinstance(version, str) else f"version_{version}"
         return os.path.join(str(logger.save_dir or trainer.default_root_dir), str(logger.name), version, "checkpoints")
     return os.path.join(trainer.default_root_dir, "checkpoints")
+
+
+def best_checkpoint_path(trainer: Any) -> str:
+    """``--ckpt_path best``: the run's ``best.ckpt`` (written by ``BestCheckpoint``), or an error."""
+    folder = checkpoint_folder(trainer)
+    path = os.path.join(folder, "best.ckpt")
+    if os.path.isfile(path):
+        return path
+    existing = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "*.ckpt")))
+    raise FileNotFoundError(
+        f"--ckpt_path best: there is no {path}. A best checkpoint is written after each evaluation "
+        f"of a run with metrics (model.init_args.metrics). Checkpoints in that folder: "
+        f"{first_few(existing) if existing else 'none'}. Give one of them with --ckpt_path <file>."
+    )
 
 
 def stats_main(argv: list[str]) -> int:

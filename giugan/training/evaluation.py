@@ -1,41 +1,79 @@
-"""Evaluation glue between ``GANModule``, the data module's reference images and the metrics.
+"""When and on what the metrics run: samples from a generate function, a reference source, a seed.
 
-The metric protocol (extractor, resize, quantisation, sample counts) lives in
-``giugan.metrics``; this file decides *when* and *on what*: the generator (EMA if on) in the
-configured mode, ``num_fake`` samples split across ranks with per-rank seeds, the data module's
-reference split for the real statistics (loaded from the on-disk cache when possible), and
-best-over-run / last bookkeeping with a ``best.ckpt`` by FID.
+The metric protocol (extractor, resize, quantisation, sample counts) lives in ``giugan.metrics``.
+:class:`Evaluator` knows nothing of the LightningModule: it is given the metrics, a function
+mapping latents to images in [-1, 1] (the EMA generator when EMA is on, in the configured mode),
+the latent length and a seed. ``GANModule`` drives it from Lightning's validation and test loops,
+whose batches are the sample counts of :class:`SampleBatches` (``num_fake`` split across ranks,
+noise per rank from ``(seed, rank, "evaluation")``); the real statistics come from the on-disk
+cache, or once from the data module's reference split (``val_dataloader()``), sharded by rank.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from giugan.metrics import quantize_images
 from giugan.seeding import step_generator
 
-if TYPE_CHECKING:
-    from giugan.training.module import GANModule
+Generate = Callable[[Tensor], Tensor]
+
+
+class SampleBatches(IterableDataset):
+    """Batch sizes that add up to this rank's share of ``total`` samples (an evaluation "epoch").
+
+    An iterable dataset, so Lightning does not wrap it in a ``DistributedSampler`` (which would pad
+    the last batches with repeats): each rank draws exactly ``total // world`` (+1 for the first
+    ``total % world`` ranks) samples.
+    """
+
+    def __init__(self, total: int, batch_size: int, rank: int, world: int) -> None:
+        self.local = total // world + (1 if rank < total % world else 0)
+        self.batch_size = max(1, int(batch_size))
+
+    def __iter__(self) -> Iterator[int]:
+        done = 0
+        while done < self.local:
+            size = min(self.batch_size, self.local - done)
+            yield size
+            done += size
+
+    def __len__(self) -> int:
+        return (self.local + self.batch_size - 1) // self.batch_size
+
+
+def sample_batches_loader(total: int, batch_size: int, rank: int, world: int) -> DataLoader:
+    """The evaluation loop's data: one int (a sample count) per batch."""
+    return DataLoader(SampleBatches(total, batch_size, rank, world), batch_size=None)
 
 
 class Evaluator:
-    """Runs the metrics for a :class:`~giugan.training.module.GANModule` (not an ``nn.Module``)."""
+    """Runs ``metrics`` on samples of ``generate`` against a data module's reference split.
 
-    def __init__(self, module: GANModule) -> None:
-        self._module = module
-        self._reference_ready = False
-        self._loop_needs_real = False
-        self._warned_unavailable = False
+    Args:
+        metrics: a :class:`giugan.metrics.GenerativeMetrics`.
+        generate: latents ``(n, z_dim)`` -> images ``(n, 3, S, S)`` in [-1, 1].
+        z_dim: latent length.
+        seed: the run's seed; samples are drawn from ``(seed, rank, "evaluation")``.
+    """
+
+    def __init__(self, metrics: Any, generate: Generate, z_dim: int, seed: int) -> None:
+        self.metrics = metrics
+        self.generate = generate
+        self.z_dim = z_dim
+        self.seed = seed
         self.best: dict[str, float] = {}
         self.last: dict[str, float] = {}
+        self._reference_ready = False
+        self._rng: torch.Generator | None = None
+        self._num_fake = 0
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -45,87 +83,57 @@ class Evaluator:
         self.best = dict(state.get("best", {}))
         self.last = dict(state.get("last", {}))
 
-    # ------------------------------------------------------------------ helpers
-    def _ready_metrics(self, required: bool) -> Any:
-        metrics = self._module.metrics
-        if metrics is None:
-            if required:
-                raise ValueError(
-                    "No metrics are configured, so there is nothing to validate or test. Set "
-                    "model.init_args.metrics (class_path: giugan.metrics.GenerativeMetrics) in the "
-                    "config; see configs/quickstart.yaml."
-                )
-            return None
-        if not metrics.available:
-            if not self._warned_unavailable:
-                warnings.warn(f"Metrics are disabled for this run: {metrics.unavailable_reason}")
-                self._warned_unavailable = True
-            if required:
-                raise RuntimeError(f"Cannot evaluate: {metrics.unavailable_reason}")
-            return None
-        return metrics
-
-    def _datamodule(self) -> Any:
-        datamodule = getattr(self._module.trainer, "datamodule", None)
+    # ------------------------------------------------------------------ reference statistics
+    def prepare_reference(self, datamodule: Any, rank: int, world: int, device: torch.device) -> None:
+        """Load the real statistics from the cache, or compute this rank's shard and cache them."""
+        if self._reference_ready:
+            return
         if datamodule is None or not hasattr(datamodule, "reference_id"):
             raise ValueError(
                 "Evaluation needs a giugan data module (one with a `reference_id` and a reference "
                 "split in val_dataloader()); pass one with --data."
             )
-        return datamodule
+        key = self.metrics.reference_key(datamodule.reference_id, datamodule.num_reference_images)
+        if not self.metrics.load_reference(key):
+            loader = datamodule.val_dataloader()
+            if world > 1:
+                indices = list(range(rank, len(loader.dataset), world))
+                loader = DataLoader(
+                    Subset(loader.dataset, indices),
+                    batch_size=loader.batch_size,
+                    num_workers=loader.num_workers,
+                    shuffle=False,
+                )
+            for batch in loader:
+                self.metrics.update_real(quantize_images(batch.to(device)))
+            self.metrics.save_reference(key)
+        self._reference_ready = True
 
-    def _reference_key(self, metrics: Any) -> dict[str, Any]:
-        datamodule = self._datamodule()
-        return metrics.reference_key(datamodule.reference_id, datamodule.num_reference_images)
+    # ------------------------------------------------------------------ samples
+    def start_samples(self, rank: int, device: torch.device) -> None:
+        """Forget the previous samples; the next ones are drawn from ``(seed, rank, "evaluation")``."""
+        self.metrics.reset_fake()
+        self._rng = step_generator(self.seed, rank, "evaluation", device)
+        self._num_fake = 0
 
-    def _world(self) -> tuple[int, int]:
-        trainer = self._module.trainer
-        return trainer.global_rank, trainer.world_size
+    @torch.no_grad()
+    def add_samples(self, count: int, device: torch.device) -> None:
+        """Generate ``count`` samples and add them to the fake statistics."""
+        if self._rng is None:
+            raise RuntimeError("Evaluator.add_samples called before start_samples.")
+        latents = torch.randn(count, self.z_dim, device=device, generator=self._rng)
+        self.metrics.update_fake(quantize_images(self.generate(latents)))
+        self._num_fake += count
 
-    def _fill_reference_from_loader(self, metrics: Any) -> None:
-        """Real statistics from this rank's shard of the reference images, then cache them."""
-        datamodule = self._datamodule()
-        loader = datamodule.val_dataloader()
-        rank, world = self._world()
-        if world > 1:
-            indices = list(range(rank, len(loader.dataset), world))
-            loader = DataLoader(
-                Subset(loader.dataset, indices),
-                batch_size=loader.batch_size,
-                num_workers=loader.num_workers,
-                shuffle=False,
-            )
-        for batch in loader:
-            self.update_real(batch, force=True)
-        metrics.save_reference(self._reference_key(metrics))
+    @torch.no_grad()
+    def compute(self, generator_iteration: int) -> tuple[dict[str, float], bool]:
+        """Scores of the samples added since :meth:`start_samples`; also whether they are the best."""
+        values = {k: float(v) for k, v in self.metrics.compute().items()}
+        return values, self._record(values, generator_iteration)
 
-    def update_real(self, batch: Tensor, force: bool = False) -> None:
-        """Add a batch of real images in [-1, 1] to the real statistics when they are needed."""
-        metrics = self._module.metrics
-        if metrics is None or not metrics.available or not (force or self._loop_needs_real):
-            return
-        metrics.update_real(quantize_images(batch.to(self._module.device)))
-
-    def _generate_fakes(self, metrics: Any) -> int:
-        """Update the fake statistics with this rank's share of ``num_fake`` samples."""
-        module = self._module
-        rank, world = self._world()
-        total = int(metrics.num_fake)
-        local = total // world + (1 if rank < total % world else 0)
-        batch_size = int(getattr(self._datamodule(), "eval_batch_size", 250))
-        rng = step_generator(module.hparams.seed, rank, "evaluation", module.device)
-        done = 0
-        while done < local:
-            n = min(batch_size, local - done)
-            latents = torch.randn(n, module.z_dim, device=module.device, generator=rng)
-            metrics.update_fake(quantize_images(module.generate(latents)))
-            done += n
-        return total
-
-    def _record(self, values: dict[str, float]) -> bool:
-        """Store ``values`` as last; return True when they are the best so far (lowest FID)."""
-        values = {k: float(v) for k, v in values.items()}
-        self.last = {**values, "generator_iteration": self._module.generator_iteration}
+    def _record(self, values: dict[str, float], generator_iteration: int) -> bool:
+        """Store ``values`` as last; True when they are the best so far (lowest FID, else top IS)."""
+        self.last = {**values, "generator_iteration": generator_iteration}
         criterion = "fid" if "fid" in values else "is_mean"
         if criterion not in values:
             return False
@@ -138,87 +146,24 @@ class Evaluator:
             self.best = dict(self.last)
         return better
 
-    def _log(self, values: dict[str, float]) -> None:
+    def logged_values(self, values: dict[str, float]) -> dict[str, float]:
+        """``eval/<name>`` for ``values`` and ``eval/best_<name>`` for the best so far."""
         logged = {f"eval/{k}": float(v) for k, v in values.items()}
-        logged.update({f"eval/best_{k}": float(v) for k, v in self.best.items() if k != "generator_iteration"})
-        self._module.log_at_iteration(logged)
-
-    # ------------------------------------------------------------------ during fit
-    @torch.no_grad()
-    def evaluate_during_fit(self) -> dict[str, float]:
-        """Evaluate now (every ``eval_every`` generator iterations and at the end of fit)."""
-        metrics = self._ready_metrics(required=False)
-        if metrics is None:
-            return {}
-        if not self._reference_ready:
-            if not metrics.load_reference(self._reference_key(metrics)):
-                self._fill_reference_from_loader(metrics)
-            self._reference_ready = True
-        metrics.reset_fake()
-        self._generate_fakes(metrics)
-        values = metrics.compute()
-        is_best = self._record(values)
-        self._log(values)
-        rank_zero_info(
-            f"[giugan] generator iteration {self._module.generator_iteration}: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
+        logged.update(
+            {f"eval/best_{k}": float(v) for k, v in self.best.items() if k != "generator_iteration"}
         )
-        callback = getattr(self._module.trainer, "checkpoint_callback", None)
-        if is_best and callback is not None and callback.dirpath:
-            self._module.trainer.save_checkpoint(os.path.join(callback.dirpath, "best.ckpt"))
-        return values
+        return logged
 
-    # ------------------------------------------------------------------ validate / test loops
-    def start_loop_evaluation(self) -> None:
-        metrics = self._ready_metrics(required=True)
-        self._loop_needs_real = not metrics.load_reference(self._reference_key(metrics))
-        if self._loop_needs_real and self._world()[1] > 1:
-            # Lightning's DistributedSampler pads the loop's batches with repeats; shard exactly.
-            self._fill_reference_from_loader(metrics)
-            self._loop_needs_real = False
-
-    @torch.no_grad()
-    def finish_loop_evaluation(self, write_report: bool) -> dict[str, float]:
-        metrics = self._ready_metrics(required=True)
-        if self._loop_needs_real:
-            metrics.save_reference(self._reference_key(metrics))
-            self._loop_needs_real = False
-        metrics.reset_fake()
-        num_fake = self._generate_fakes(metrics)
-        values = metrics.compute()
-        self._record(values)
-        self._log(values)
-        for name, value in values.items():
-            self._module.log(name, float(value), sync_dist=False, rank_zero_only=True)
-        if write_report and self._module.trainer.is_global_zero:
-            self._write_report(metrics, values, num_fake)
-        return values
-
-    def _write_report(self, metrics: Any, values: dict[str, float], num_fake: int) -> str:
-        module = self._module
-        trainer = module.trainer
-        datamodule = self._datamodule()
-        output_dir = trainer.log_dir or trainer.default_root_dir
-        os.makedirs(output_dir, exist_ok=True)
-        report = {
-            **{k: float(v) for k, v in values.items()},
-            "generator_iteration": module.generator_iteration,
-            "checkpoint": getattr(trainer, "ckpt_path", None),
-            "protocol": {
-                **metrics.protocol(),
-                "reference": datamodule.reference_id,
-                "num_real": int(datamodule.num_reference_images),
-                "num_fake": num_fake,
-                "generator": ("EMA generator" if module.generator_ema is not None else "generator")
-                + f" in {module.hparams.eval_generator_mode} mode",
-                "seed": module.hparams.seed,
-                "world_size": trainer.world_size,
-            },
-        }
-        path = os.path.join(output_dir, "eval.json")
+    # ------------------------------------------------------------------ report
+    def write_report(self, folder: str, values: dict[str, float], context: dict[str, Any]) -> str:
+        """Write ``<folder>/eval.json`` atomically: the scores, ``context`` and the protocol."""
+        os.makedirs(folder, exist_ok=True)
+        protocol = {**self.metrics.protocol(), **context.pop("protocol", {})}
+        protocol["num_fake"] = int(self.metrics.num_fake)
+        report = {**{k: float(v) for k, v in values.items()}, **context, "protocol": protocol}
+        path = os.path.join(folder, "eval.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as handle:
             json.dump(report, handle, indent=2, default=str)
         os.replace(tmp, path)
-        rank_zero_info(f"[giugan] wrote {path}")
         return path

@@ -10,32 +10,42 @@ schedules all count generator iterations (``self.generator_iteration``), never
 
 from __future__ import annotations
 
-import copy
-import math
+import contextlib
 import time
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from giugan.training.callbacks.guards import ensure_finite, total_grad_norm
-from giugan.training.evaluation import Evaluator
-from giugan.losses import LossName, get_loss, gradient_penalty
-from giugan.messages import first_few
+from giugan import compat
+from giugan.losses import LossName, get_loss
 from giugan.metrics import GenerativeMetrics
 from giugan.nets.presets import build_preset, check_preset_name
 from giugan.ops import RepresentativeBatchNorm2d
 from giugan.seeding import step_generator
+from giugan.training.bookkeeping import (
+    LogWindow,
+    architecture_fingerprint,
+    check_checkpoint_architecture,
+    frozen_copy,
+    update_ema,
+)
+from giugan.training.callbacks.checkpoints import BestCheckpoint
+from giugan.training.callbacks.guards import ensure_finite
+from giugan.training.checks import (
+    check_learning_rates,
+    refuse_replaced_representative_norms,
+    validate_settings,
+)
+from giugan.training.evaluation import Evaluator, sample_batches_loader
+from giugan.training.steps import StepBackend, StepSettings, generator_iteration
 
 LRSchedule = Literal["constant", "linear", "exponential"]
-
-
-def architecture_fingerprint(module: nn.Module) -> list[list[Any]]:
-    """Names and shapes of every parameter and buffer: equal iff two networks are interchangeable."""
-    return [[name, list(t.shape)] for name, t in module.state_dict().items()]
 
 
 class GANModule(LightningModule):
@@ -60,12 +70,12 @@ class GANModule(LightningModule):
             evaluation and sampling then use the EMA generator. ``ema_start``: iteration before
             which the EMA copies G.
         metrics: a :class:`giugan.metrics.GenerativeMetrics` (None = no metrics).
-        eval_every: evaluate every this many generator iterations (0 = only at the end of fit).
+        eval_every: evaluate every this many generator iterations (0 = only at the end of fit), in
+            Lightning's validation loop (``trainer.val_check_interval`` is set from it).
         eval_generator_mode: ``eval`` (BN running statistics, the default and what we report) or
             ``train`` (batch statistics) for the generator during evaluation and sampling.
         seed: noise seed; step noise is drawn from ``(seed, rank, iteration)``.
         nan_guard: stop with a clear error on a non-finite loss before its optimiser step.
-        predict_num_images, predict_seed, predict_output_dir, predict_npz: ``giugan predict``.
     """
 
     def __init__(
@@ -90,22 +100,18 @@ class GANModule(LightningModule):
         eval_generator_mode: Literal["eval", "train"] = "eval",
         seed: int = 0,
         nan_guard: bool = True,
-        predict_num_images: int = 64,
-        predict_seed: int = 0,
-        predict_output_dir: str | None = None,
-        predict_npz: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         # Built by `giugan` (LightningCLI), the hyperparameters are the config, networks and
         # optimisers included as class_path/init_args, so GANModule.load_from_checkpoint(path)
         # rebuilds the same model. Built in Python, those arguments are objects: not saved.
-        self.save_hyperparameters(ignore=[] if _built_from_config() else _OBJECT_ARGUMENTS)
-        _validate_settings(
+        self.save_hyperparameters(ignore=[] if compat.built_by_lightning_cli() else _OBJECT_ARGUMENTS)
+        validate_settings(
             loss=loss, gp_weight=gp_weight, gp_mode=gp_mode, n_critic=n_critic,
             generator_iterations=generator_iterations, lr_schedule=lr_schedule,
             lr_decay_rate=lr_decay_rate, lr_decay_every=lr_decay_every, ema_decay=ema_decay,
-            ema_start=ema_start, eval_every=eval_every, predict_num_images=predict_num_images,
+            ema_start=ema_start, eval_every=eval_every,
         )
         if preset is not None:
             check_preset_name(preset)  # also when networks are given: a typo must not pass silently
@@ -128,15 +134,20 @@ class GANModule(LightningModule):
             )
         self.generator = generator
         self.discriminator = discriminator
-        self.generator_ema = _frozen_copy(generator) if ema_decay is not None else None
+        self.generator_ema = frozen_copy(generator) if ema_decay is not None else None
         self.adversarial_loss = get_loss(loss)
+        self.step_settings = StepSettings(
+            loss=self.adversarial_loss, gp_weight=gp_weight, gp_mode=gp_mode, nan_guard=nan_guard
+        )
         self.metrics = metrics
-        self.evaluator = Evaluator(self)
+        self.evaluator = (
+            Evaluator(metrics, self.generate, self.z_dim, seed) if metrics is not None else None
+        )
         self.generator_iteration = 0
         self._optimizer_factories = (optimizer_g, optimizer_d)
-        _check_learning_rates(optimizer_g, "optimizer_g")
-        _check_learning_rates(optimizer_d, "optimizer_d")
-        self._window = _LogWindow()
+        check_learning_rates(optimizer_g, "optimizer_g")
+        check_learning_rates(optimizer_d, "optimizer_d")
+        self._window = LogWindow()
         self._rbn_layers = [
             name for name, layer in self.named_modules() if isinstance(layer, RepresentativeBatchNorm2d)
         ]
@@ -173,29 +184,63 @@ class GANModule(LightningModule):
                     truncate(self.generator_iteration)
 
     def on_fit_start(self) -> None:
-        _refuse_replaced_representative_norms(self)
-        # Evaluation runs inside training every `eval_every` generator iterations (see
-        # Evaluator); Lightning's own epoch-level validation loop is not used during fit.
-        self.trainer.limit_val_batches = 0
-        self.trainer.num_sanity_val_steps = 0
+        refuse_replaced_representative_norms(self, self._rbn_layers)
+
+    def setup(self, stage: str) -> None:
+        """Evaluation runs in Lightning's validation loop, over sample batches (not real images).
+
+        During fit, validation comes every ``eval_every`` generator iterations (one training step
+        is one generator iteration) and at the end of training; without metrics there is none.
+        """
+        trainer = self.trainer
+        compat.use_module_for_evaluation_data(trainer, self)
+        if stage == "fit":
+            if self.evaluator is None or not self._metrics_available(required=False):
+                trainer.limit_val_batches = 0
+            else:
+                trainer.check_val_every_n_epoch = None
+                trainer.val_check_interval = self.hparams.eval_every or self.hparams.generator_iterations
+            trainer.num_sanity_val_steps = 0
+
+    def configure_callbacks(self) -> list[Any]:
+        """``best.ckpt`` by ``eval/fid`` (or ``eval/is_mean``) when metrics are configured."""
+        if self.metrics is None:
+            return []
+        if getattr(self.metrics, "fid", True):
+            return [BestCheckpoint(monitor="eval/fid", mode="min")]
+        return [BestCheckpoint(monitor="eval/is_mean", mode="max")]
 
     # ------------------------------------------------------------------ training
-    def _noise(self, batch_size: int, rng: torch.Generator) -> Tensor:
-        return torch.randn(batch_size, self.z_dim, device=self.device, generator=rng)
-
-    def _ensure_finite(self, losses: dict[str, Tensor], grad_norm: Tensor, grad_name: str) -> None:
-        """NaN guard before an optimiser step: losses and the gradient norm, in one host sync.
+    def _check_finite(self, values: dict[str, Tensor]) -> None:
+        """NaN guard before an optimiser step: losses and gradient norms, in one host sync.
 
         Gradients are not checked under a GradScaler: scaled gradients may overflow by design and
         the scaler then skips the step itself.
         """
-        if getattr(self.trainer.precision_plugin, "scaler", None) is None:
-            losses = {**losses, grad_name: grad_norm}
-        ensure_finite(losses, self.generator_iteration)
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
+            values = {k: v for k, v in values.items() if not k.startswith("grad_norm")}
+        ensure_finite(values, self.generator_iteration)
 
     def _grad_scale(self) -> float:
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         return float(scaler.get_scale()) if scaler is not None else 1.0
+
+    @contextlib.contextmanager
+    def _toggled(self, optimizer: Any) -> Iterator[None]:
+        """Only ``optimizer``'s parameters require grad inside (Lightning's toggle/untoggle)."""
+        self.toggle_optimizer(optimizer)
+        try:
+            yield
+        finally:
+            self.untoggle_optimizer(optimizer)
+
+    def _step_backend(self) -> StepBackend:
+        return StepBackend(
+            backward=self.manual_backward,
+            toggle=self._toggled,
+            grad_scale=self._grad_scale,
+            check=self._check_finite,
+        )
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         n_critic = self.hparams.n_critic
@@ -208,96 +253,30 @@ class GANModule(LightningModule):
         started = time.perf_counter()
         opt_g, opt_d = self.optimizers()
         rng = step_generator(self.hparams.seed, self.global_rank, self.generator_iteration, self.device)
-        for real in batch.chunk(n_critic):
-            d_stats = self._discriminator_step(real, opt_d, rng)
-        g_stats = self._generator_step(real.shape[0], opt_g, rng)
+        stats = generator_iteration(
+            self.generator, self.discriminator, (opt_g, opt_d), batch, n_critic, rng,
+            self.step_settings, self._step_backend(),
+        )
         self.generator_iteration += 1
         self._update_ema()
         for scheduler in self.lr_schedulers():
             scheduler.step()
-        self._window.add({**d_stats, **g_stats}, images=batch.shape[0], seconds=time.perf_counter() - started)
+        self._window.add(stats, images=batch.shape[0], seconds=time.perf_counter() - started)
         self.log("g_iter", float(self.generator_iteration), prog_bar=True, logger=False, on_step=True)
-        self.log("loss_d", d_stats["loss_d"], prog_bar=True, logger=False, on_step=True)
-        self.log("loss_g", g_stats["loss_g"], prog_bar=True, logger=False, on_step=True)
+        self.log("loss_d", stats["loss_d"], prog_bar=True, logger=False, on_step=True)
+        self.log("loss_g", stats["loss_g"], prog_bar=True, logger=False, on_step=True)
 
-    def _discriminator_step(self, real: Tensor, opt_d: Any, rng: torch.Generator) -> dict[str, Tensor]:
-        hp = self.hparams
-        with torch.no_grad():
-            fake = self.generator(self._noise(real.shape[0], rng))
-        self.toggle_optimizer(opt_d)
-        real_scores = self.discriminator(real)
-        fake_scores = self.discriminator(fake)
-        loss_d = self.adversarial_loss.discriminator(real_scores, fake_scores)
-        alpha = torch.rand(real.shape[0], 1, 1, 1, device=self.device, generator=rng, dtype=real.dtype)
-        penalty = torch.zeros((), device=self.device)
-        total = loss_d
-        if hp.gp_weight > 0 and hp.gp_mode == "same_step":
-            penalty = gradient_penalty(self.discriminator, real, fake, alpha, self._grad_scale())
-            total = loss_d + hp.gp_weight * penalty
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        grad_norm = total_grad_norm(list(self.discriminator.parameters()))
-        if hp.nan_guard:
-            self._ensure_finite({"loss_d": loss_d, "gp": penalty}, grad_norm, "grad_norm_d")
-        opt_d.step()
-        if hp.gp_weight > 0 and hp.gp_mode == "separate_step":
-            penalty = gradient_penalty(self.discriminator, real, fake, alpha, self._grad_scale())
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(hp.gp_weight * penalty)
-            if hp.nan_guard:
-                gp_grad_norm = total_grad_norm(list(self.discriminator.parameters()))
-                self._ensure_finite({"gp": penalty}, gp_grad_norm, "grad_norm_gp")
-            opt_d.step()
-        self.untoggle_optimizer(opt_d)
-        stats = {
-            "loss_d": loss_d.detach(),
-            "gp": penalty.detach(),
-            "d_real": real_scores.detach().mean(),
-            "d_fake": fake_scores.detach().mean(),
-            "grad_norm_d": grad_norm.detach(),
-        }
-        if self.adversarial_loss.wasserstein_estimate:
-            stats["wasserstein"] = stats["d_real"] - stats["d_fake"]
-        return stats
-
-    def _generator_step(self, batch_size: int, opt_g: Any, rng: torch.Generator) -> dict[str, Tensor]:
-        self.toggle_optimizer(opt_g)
-        fake_scores = self.discriminator(self.generator(self._noise(batch_size, rng)))
-        loss_g = self.adversarial_loss.generator(fake_scores)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        grad_norm = total_grad_norm(list(self.generator.parameters()))
-        if self.hparams.nan_guard:
-            self._ensure_finite({"loss_g": loss_g}, grad_norm, "grad_norm_g")
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
-        return {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm.detach()}
-
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        if self.generator_ema is None:
-            return
-        decay = self.hparams.ema_decay if self.generator_iteration > self.hparams.ema_start else 0.0
-        ema_params = list(self.generator_ema.parameters())
-        params = list(self.generator.parameters())
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema_buffer.copy_(buffer)
+        if self.generator_ema is not None:
+            decay = self.hparams.ema_decay if self.generator_iteration > self.hparams.ema_start else 0.0
+            update_ema(self.generator_ema, self.generator, decay)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         iteration = self.generator_iteration
         if iteration % max(1, self.trainer.log_every_n_steps) == 0:
             self._log_window()
-        if self.hparams.eval_every and iteration % self.hparams.eval_every == 0:
-            self.evaluator.evaluate_during_fit()
         if iteration >= self.hparams.generator_iterations:
             self.trainer.should_stop = True
-
-    def on_train_end(self) -> None:
-        if self.metrics is not None and (
-            not self.hparams.eval_every or self.generator_iteration % self.hparams.eval_every
-        ):
-            self.evaluator.evaluate_during_fit()
 
     def _log_window(self) -> None:
         values = self._window.flush()
@@ -335,41 +314,101 @@ class GANModule(LightningModule):
             generator.train(was_training)
 
     # ------------------------------------------------------------------ evaluation
-    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
-        self.evaluator.update_real(batch)
+    def _metrics_available(self, required: bool) -> bool:
+        if self.metrics is None:
+            if required:
+                raise ValueError(
+                    "No metrics are configured, so there is nothing to validate or test. Set "
+                    "model.init_args.metrics (class_path: giugan.metrics.GenerativeMetrics) in the "
+                    "config; see configs/quickstart.yaml."
+                )
+            return False
+        if not self.metrics.available:
+            if required:
+                raise RuntimeError(f"Cannot evaluate: {self.metrics.unavailable_reason}")
+            if not getattr(self, "_warned_unavailable", False):
+                warnings.warn(f"Metrics are disabled for this run: {self.metrics.unavailable_reason}")
+                self._warned_unavailable = True
+            return False
+        return True
 
-    def test_step(self, batch: Tensor, batch_idx: int) -> None:
-        self.evaluator.update_real(batch)
+    def _evaluation_dataloader(self) -> Any:
+        trainer = self.trainer
+        self._metrics_available(required=True)
+        batch_size = int(getattr(trainer.datamodule, "eval_batch_size", 250))
+        return sample_batches_loader(
+            int(self.metrics.num_fake), batch_size, trainer.global_rank, trainer.world_size
+        )
+
+    def val_dataloader(self) -> Any:
+        return self._evaluation_dataloader()
+
+    def test_dataloader(self) -> Any:
+        return self._evaluation_dataloader()
+
+    def _start_evaluation(self) -> None:
+        trainer = self.trainer
+        self.evaluator.prepare_reference(trainer.datamodule, trainer.global_rank, trainer.world_size, self.device)
+        self.evaluator.start_samples(trainer.global_rank, self.device)
+
+    def _finish_evaluation(self, write_report: bool) -> dict[str, float]:
+        values, _ = self.evaluator.compute(self.generator_iteration)
+        logged = self.evaluator.logged_values(values)
+        # Every rank holds the same synchronised values (sync_dist only averages equal numbers);
+        # the logged "step" makes the generator iteration the loggers' step axis.
+        for name, value in {**logged, "step": float(self.generator_iteration)}.items():
+            self.log(name, value, sync_dist=True)
+        for name, value in values.items():
+            if self.trainer.state.fn != "fit":
+                self.log(name, value, sync_dist=True)
+        rank_zero_info(
+            f"[giugan] generator iteration {self.generator_iteration}: "
+            + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
+        )
+        if write_report and self.trainer.is_global_zero:
+            self._write_report(values)
+        return values
+
+    def _write_report(self, values: dict[str, float]) -> None:
+        trainer, datamodule = self.trainer, self.trainer.datamodule
+        context = {
+            "generator_iteration": self.generator_iteration,
+            "checkpoint": getattr(trainer, "ckpt_path", None),
+            "protocol": {
+                "reference": datamodule.reference_id,
+                "num_real": int(datamodule.num_reference_images),
+                "generator": ("EMA generator" if self.generator_ema is not None else "generator")
+                + f" in {self.hparams.eval_generator_mode} mode",
+                "seed": self.hparams.seed,
+                "world_size": trainer.world_size,
+            },
+        }
+        path = self.evaluator.write_report(trainer.log_dir or trainer.default_root_dir, values, context)
+        rank_zero_info(f"[giugan] wrote {path}")
+
+    def validation_step(self, batch: int, batch_idx: int) -> None:
+        self.evaluator.add_samples(int(batch), self.device)
+
+    def test_step(self, batch: int, batch_idx: int) -> None:
+        self.evaluator.add_samples(int(batch), self.device)
 
     def on_validation_epoch_start(self) -> None:
-        self.evaluator.start_loop_evaluation()
+        self._start_evaluation()
 
     def on_test_epoch_start(self) -> None:
-        self.evaluator.start_loop_evaluation()
+        self._start_evaluation()
 
     def on_validation_epoch_end(self) -> None:
-        self.evaluator.finish_loop_evaluation(write_report=False)
+        self._finish_evaluation(write_report=False)
 
     def on_test_epoch_end(self) -> None:
-        self.evaluator.finish_loop_evaluation(write_report=True)
+        self._finish_evaluation(write_report=True)
 
     # ------------------------------------------------------------------ prediction
-    def predict_dataloader(self) -> Iterable[Tensor]:
-        indices = torch.arange(self.hparams.predict_num_images)
-        return torch.utils.data.DataLoader(indices, batch_size=64, shuffle=False)
-
-    def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        from giugan.training.prediction import latents_for_indices, write_images
-
-        latents = latents_for_indices(batch, self.z_dim, self.hparams.predict_seed)
-        images = self.generate(latents)
-        write_images(self, batch, images)
-        return images.cpu()
-
-    def on_predict_epoch_end(self) -> None:
-        from giugan.training.prediction import finish_prediction
-
-        finish_prediction(self)
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Images for a batch of ``(indices, latents)`` (see ``giugan.training.callbacks.ImageWriter``)."""
+        _, latents = batch
+        return self.generate(latents).cpu()
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -382,147 +421,15 @@ class GANModule(LightningModule):
             "generator_class": type(self.generator).__qualname__,
             "discriminator_class": type(self.discriminator).__qualname__,
             "preset": self.hparams.preset,
-            "evaluation": self.evaluator.state_dict(),
+            "evaluation": self.evaluator.state_dict() if self.evaluator is not None else {},
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("giugan")
-        if saved is None:
-            raise ValueError(
-                "This checkpoint was not written by giugan's GANModule (no 'giugan' section); "
-                "give a checkpoint from a giugan run directory (runs/<name>/checkpoints/*.ckpt)."
-            )
-        for part in ("generator", "discriminator"):
-            ours = architecture_fingerprint(getattr(self, part))
-            if saved["architecture"][part] != ours:
-                theirs = saved.get(f"{part}_class", "?")
-                raise ValueError(
-                    f"The checkpoint's {part} ({theirs}, preset {saved.get('preset')!r}) has a "
-                    f"different architecture from the configured one ({type(getattr(self, part)).__qualname__}, "
-                    f"preset {self.hparams.preset!r}): {_first_difference(saved['architecture'][part], ours)}. "
-                    f"Use the config the checkpoint was trained with (it is saved as config.yaml in "
-                    f"its run directory), or start a new run without --ckpt_path."
-                )
+        check_checkpoint_architecture(saved, self.generator, self.discriminator, self.hparams.preset)
         self.generator_iteration = int(saved["generator_iteration"])
-        self.evaluator.load_state_dict(saved.get("evaluation", {}))
-
-
-class _LogWindow:
-    """Accumulates step statistics on device and averages them when flushed (one sync per log)."""
-
-    def __init__(self) -> None:
-        self._sums: dict[str, Tensor] = {}
-        self._count = 0
-        self._images = 0
-        self._seconds = 0.0
-
-    def add(self, stats: dict[str, Tensor], images: int, seconds: float) -> None:
-        for name, value in stats.items():
-            self._sums[name] = self._sums.get(name, 0.0) + value.float()
-        self._count += 1
-        self._images += images
-        self._seconds += seconds
-
-    def flush(self) -> dict[str, float]:
-        if not self._count:
-            return {}
-        values = {name: float(total) / self._count for name, total in self._sums.items()}
-        values["images_per_second"] = self._images / max(self._seconds, 1e-9)
-        values["iterations_per_second"] = self._count / max(self._seconds, 1e-9)
-        self.__init__()
-        return values
-
-
-def _frozen_copy(module: nn.Module) -> nn.Module:
-    copied = copy.deepcopy(module)
-    for parameter in copied.parameters():
-        parameter.requires_grad_(False)
-    return copied
-
-
-def _first_difference(saved: list, ours: list) -> str:
-    for (name_a, shape_a), (name_b, shape_b) in zip(saved, ours):
-        if name_a != name_b or shape_a != shape_b:
-            return f"checkpoint has {name_a} {shape_a} where the configured network has {name_b} {shape_b}"
-    return f"checkpoint has {len(saved)} tensors, the configured network {len(ours)}"
-
-
-def _check_learning_rates(factory: OptimizerCallable, name: str) -> None:
-    probe = nn.Parameter(torch.zeros(1))
-    try:
-        optimizer = factory([probe])
-    except ValueError as error:
-        raise ValueError(
-            f"GANModule: model.init_args.{name} is invalid: {error}. Optimiser settings must be "
-            f"valid for it: a positive number for lr (the papers use 1e-4 to 4e-4), betas in [0, 1)."
-        ) from error
-    for group in optimizer.param_groups:
-        lr = group.get("lr")
-        if isinstance(lr, (int, float)) and not (lr > 0 and math.isfinite(lr)):
-            raise ValueError(
-                f"GANModule: model.init_args.{name} has lr={lr}; the learning rate must be a "
-                f"positive number (the papers use 1e-4 to 4e-4)."
-            )
-
-
-def _validate_settings(**s: Any) -> None:
-    """Check the GANModule settings; one-paragraph ``ValueError`` naming the key and allowed values."""
-
-    def fail(key: str, allowed: str) -> None:
-        raise ValueError(f"GANModule: model.init_args.{key}={s[key]!r} is not allowed; {allowed}.")
-
-    get_loss(s["loss"])
-    if not isinstance(s["n_critic"], int) or isinstance(s["n_critic"], bool) or s["n_critic"] < 1:
-        fail("n_critic", "it must be an integer >= 1 (discriminator steps per generator step)")
-    if not isinstance(s["gp_weight"], (int, float)) or s["gp_weight"] < 0 or not math.isfinite(s["gp_weight"]):
-        fail("gp_weight", "it must be a finite number >= 0 (WGAN-GP uses 10; 0 disables the penalty)")
-    if s["gp_mode"] not in ("same_step", "separate_step"):
-        fail("gp_mode", "use 'same_step' or 'separate_step'")
-    if not isinstance(s["generator_iterations"], int) or s["generator_iterations"] < 1:
-        fail("generator_iterations", "it must be an integer >= 1 (training length in generator iterations)")
-    if s["lr_schedule"] not in ("constant", "linear", "exponential"):
-        fail("lr_schedule", "use 'constant', 'linear' or 'exponential'")
-    if not 0 < s["lr_decay_rate"] <= 1:
-        fail("lr_decay_rate", "it must lie in (0, 1]")
-    if not isinstance(s["lr_decay_every"], int) or s["lr_decay_every"] < 1:
-        fail("lr_decay_every", "it must be an integer >= 1 (generator iterations)")
-    if s["ema_decay"] is not None and not 0 < s["ema_decay"] < 1:
-        fail("ema_decay", "it must lie strictly between 0 and 1 (e.g. 0.999), or be null for no EMA")
-    if not isinstance(s["ema_start"], int) or s["ema_start"] < 0:
-        fail("ema_start", "it must be an integer >= 0")
-    if not isinstance(s["eval_every"], int) or s["eval_every"] < 0:
-        fail("eval_every", "it must be an integer >= 0 (0 = evaluate only at the end)")
-    if not isinstance(s["predict_num_images"], int) or s["predict_num_images"] < 1:
-        fail("predict_num_images", "it must be an integer >= 1")
+        if self.evaluator is not None:
+            self.evaluator.load_state_dict(saved.get("evaluation", {}))
 
 
 _OBJECT_ARGUMENTS = ["generator", "discriminator", "metrics", "optimizer_g", "optimizer_d"]
-
-
-def _built_from_config() -> bool:
-    """True while LightningCLI instantiates the module from its parsed config."""
-    try:
-        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
-    except ImportError:  # a Lightning without it: keep the safe behaviour (objects not saved)
-        return False
-    return _given_hyperparameters.get() is not None
-
-
-def _refuse_replaced_representative_norms(module: GANModule) -> None:
-    """Stop when something (``trainer.sync_batchnorm``) swapped RBN layers for plain BatchNorm.
-
-    ``SyncBatchNorm.convert_sync_batchnorm`` converts every ``_BatchNorm`` subclass, so RBN
-    (spec 2) would silently become a plain synchronised BN and drop its calibration parameters.
-    """
-    replaced = [
-        name for name in module._rbn_layers
-        if not isinstance(module.get_submodule(name), RepresentativeBatchNorm2d)
-    ]
-    if replaced:
-        raise ValueError(
-            f"GANModule: RepresentativeBatchNorm2d layers ({first_few(replaced)}) were replaced by "
-            f"{type(module.get_submodule(replaced[0])).__name__} before training, which would "
-            f"silently train a different network without RBN's calibration (GIU-GANs section 4). "
-            f"This is what trainer.sync_batchnorm=true does under DDP; set it to false (the "
-            f"default: batch statistics per rank), or use a preset without RBN."
-        )

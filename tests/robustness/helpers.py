@@ -11,10 +11,10 @@ import torch
 from lightning.pytorch import Trainer
 from PIL import Image
 
-from giugan.training.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
 from giugan.data import ShapesDataModule
-from giugan.training.module import GANModule
 from giugan.nets import Discriminator, Generator
+from giugan.training.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
+from giugan.training.module import GANModule
 
 
 def assert_one_paragraph(message: str, *fragments: str) -> None:

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from giugan.data import ShapesDataModule
-from giugan.training.module import GANModule
 from giugan.nets import Discriminator, Generator
+from giugan.training.module import GANModule
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

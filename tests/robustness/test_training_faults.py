@@ -17,8 +17,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
-from giugan.training.callbacks import NonFiniteError, checkpoints
 from giugan.nets import Discriminator
+from giugan.training.callbacks import NonFiniteError, checkpoints
 
 from .helpers import assert_one_paragraph, tiny_data, tiny_module, tiny_trainer
 

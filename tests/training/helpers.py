@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from lightning.pytorch import Trainer
 
-from giugan.training.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
 from giugan.data import ShapesDataModule
-from giugan.training.module import GANModule
 from giugan.nets import Discriminator, Generator
+from giugan.training.callbacks import AtomicCheckpointIO, GeneratorIterationCheckpoint
+from giugan.training.module import GANModule
 
 
 def tiny_module(conv_dim: int = 4, **kwargs: Any) -> GANModule:

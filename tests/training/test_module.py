@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from giugan.training.callbacks import NonFiniteError
 from giugan.nets import Discriminator, Generator
+from giugan.training.callbacks import NonFiniteError
 
 from .helpers import parameters_of, tiny_data, tiny_module, tiny_trainer
 

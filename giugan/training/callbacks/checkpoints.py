@@ -4,7 +4,8 @@
 ``last.ckpt``) whose periodic trigger counts generator iterations instead of
 ``trainer.global_step``. ``AtomicCheckpointIO`` writes to a temporary file in the same folder,
 fsyncs it and renames it over the target, so a ``kill -9`` or a full disk during a save leaves the
-previous checkpoint intact.
+previous checkpoint intact. ``BestCheckpoint`` keeps ``best.ckpt`` by the logged ``eval/fid``
+(lower is better; ``eval/is_mean``, higher, when FID is off).
 """
 
 from __future__ import annotations
@@ -115,3 +116,26 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         return
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """``best.ckpt``: the checkpoint with the best logged evaluation score so far.
+
+    A plain Lightning ``ModelCheckpoint`` (``save_top_k=1``) that monitors ``eval/fid`` (mode
+    ``min``) or, for runs without FID, ``eval/is_mean`` (mode ``max``); ``GANModule`` adds it by
+    itself when metrics are configured. It saves after each evaluation (the end of Lightning's
+    validation loop), never on its own schedule.
+    """
+
+    def __init__(self, monitor: str = "eval/fid", mode: str = "min", dirpath: str | None = None) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename="best",
+            monitor=monitor,
+            mode=mode,
+            save_top_k=1,
+            save_last=False,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+            save_on_train_epoch_end=False,
+        )
