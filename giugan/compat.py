@@ -39,6 +39,55 @@ def use_module_for_evaluation_data(trainer: Any, module: Any) -> None:
         loop._data_source.instance = module
 
 
+#: Private Lightning members that giugan's subclasses override or read, as ``(module path, class,
+#: member)``. ``tests/training/test_compat_lightning.py`` checks that each still exists on the
+#: pinned version; an upgrade that renames one fails there, not in the middle of a run.
+LIGHTNING_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
+    # GeneratorIterationCheckpoint: saves on its own generator-iteration schedule.
+    ("lightning.pytorch.callbacks", "ModelCheckpoint", "_monitor_candidates"),
+    ("lightning.pytorch.callbacks", "ModelCheckpoint", "_save_topk_checkpoint"),
+    ("lightning.pytorch.callbacks", "ModelCheckpoint", "_save_last_checkpoint"),
+    ("lightning.pytorch.callbacks", "ModelCheckpoint", "_should_skip_saving_checkpoint"),
+    # GiuganCLI: keeps the command line authoritative over a checkpoint's hyperparameters and
+    # hands `predict` its latent batches.
+    ("lightning.pytorch.cli", "LightningCLI", "_parse_ckpt_path"),
+    ("lightning.pytorch.cli", "LightningCLI", "_prepare_subcommand_kwargs"),
+    # giugan.training.loggers.CSVLogger: appends on resume instead of deleting metrics.csv.
+    ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_check_log_dir_exists"),
+    ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_fs"),
+    ("lightning.pytorch.loggers", "CSVLogger", "_experiment"),
+    ("lightning.pytorch.loggers", "CSVLogger", "_fs"),
+)
+
+
+def missing_lightning_private_members() -> list[str]:
+    """The entries of :data:`LIGHTNING_PRIVATE_MEMBERS` the installed Lightning lacks."""
+    import importlib
+
+    missing = []
+    for module_name, class_name, member in LIGHTNING_PRIVATE_MEMBERS:
+        cls = getattr(importlib.import_module(module_name), class_name)
+        if not hasattr(cls, member) and member not in _instance_attributes(cls):
+            missing.append(f"{module_name}.{class_name}.{member}")
+    return missing
+
+
+def _instance_attributes(cls: type) -> set[str]:
+    """Names assigned as ``self.<name>`` in the ``__init__`` of ``cls`` or a base class."""
+    import inspect
+    import re
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        try:
+            source = inspect.getsource(init) if init is not None else ""
+        except (OSError, TypeError):
+            continue
+        names.update(re.findall(r"self\.(\w+)\s*[:=]", source))
+    return names
+
+
 # -------------------------------------------------------------------------------- torchmetrics
 
 # ------------------------------------------------------------------------------ torch-fidelity

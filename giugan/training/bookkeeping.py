@@ -35,6 +35,19 @@ class LogWindow:
         return values
 
 
+def lr_factor(schedule: str, iteration: int, total: int, rate: float, every: int) -> float:
+    """LR multiplier after ``iteration`` generator iterations.
+
+    ``constant``: 1; ``linear``: decay to 0 at ``total``; ``exponential``:
+    ``rate ** (iteration // every)`` (the iGAN report's Table 1 decay).
+    """
+    if schedule == "linear":
+        return max(0.0, 1.0 - iteration / total)
+    if schedule == "exponential":
+        return rate ** (iteration // every)
+    return 1.0
+
+
 def frozen_copy(module: nn.Module) -> nn.Module:
     """A deep copy whose parameters do not require grad (the EMA generator)."""
     copied = copy.deepcopy(module)
@@ -62,6 +75,21 @@ def first_difference(saved: list, ours: list) -> str:
         if name_a != name_b or shape_a != shape_b:
             return f"checkpoint has {name_a} {shape_a} where the configured network has {name_b} {shape_b}"
     return f"checkpoint has {len(saved)} tensors, the configured network {len(ours)}"
+
+
+def checkpoint_architecture(
+    generator: nn.Module, discriminator: nn.Module, preset: str | None
+) -> dict[str, Any]:
+    """What a checkpoint records of the networks, checked by :func:`check_checkpoint_architecture`."""
+    return {
+        "architecture": {
+            "generator": architecture_fingerprint(generator),
+            "discriminator": architecture_fingerprint(discriminator),
+        },
+        "generator_class": type(generator).__qualname__,
+        "discriminator_class": type(discriminator).__qualname__,
+        "preset": preset,
+    }
 
 
 def check_checkpoint_architecture(

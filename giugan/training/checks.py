@@ -11,6 +11,7 @@ from torch import nn
 
 from giugan.losses import get_loss
 from giugan.messages import first_few
+from giugan.nets.presets import build_preset, check_preset_name
 from giugan.ops import RepresentativeBatchNorm2d
 
 
@@ -79,3 +80,46 @@ def refuse_replaced_representative_norms(module: nn.Module, rbn_layers: list[str
             f"This is what trainer.sync_batchnorm=true does under DDP; set it to false (the "
             f"default: batch statistics per rank), or use a preset without RBN."
         )
+
+
+def metrics_ready(metrics: Any, required: bool) -> bool:
+    """Whether ``metrics`` can measure now; with ``required``, say why not in one paragraph."""
+    if metrics is None:
+        if required:
+            raise ValueError(
+                "No metrics are configured, so there is nothing to validate or test. Set "
+                "model.init_args.metrics (class_path: giugan.metrics.GenerativeMetrics) in the "
+                "config; see configs/quickstart.yaml."
+            )
+        return False
+    if not metrics.available:
+        if required:
+            raise RuntimeError(f"Cannot evaluate: {metrics.unavailable_reason}")
+        return False
+    return True
+
+
+def resolve_networks(
+    generator: nn.Module | None, discriminator: nn.Module | None, preset: str | None
+) -> tuple[nn.Module, nn.Module]:
+    """The given ``(G, D)``, or the preset's; refuse half a pair or a G without ``z_dim``."""
+    if preset is not None:
+        check_preset_name(preset)  # also when networks are given: a typo must not pass silently
+    if (generator is None) != (discriminator is None):
+        raise ValueError(
+            "GANModule: give both model.init_args.generator and model.init_args.discriminator, "
+            "or neither together with model.init_args.preset."
+        )
+    if generator is None:
+        if preset is None:
+            raise ValueError(
+                "GANModule: no networks given. Set model.init_args.preset (e.g. giu_gan_32; "
+                "`giugan profile --all` lists them) or both generator and discriminator."
+            )
+        generator, discriminator = build_preset(preset)
+    if not isinstance(getattr(generator, "z_dim", None), int):
+        raise ValueError(
+            f"GANModule: the generator {type(generator).__name__} has no integer attribute "
+            f"`z_dim`; a generator must say how long its latent vector is."
+        )
+    return generator, discriminator

@@ -25,27 +25,31 @@ from torch import Tensor, nn
 from giugan import compat
 from giugan.losses import LossName, get_loss
 from giugan.metrics import GenerativeMetrics
-from giugan.nets.presets import build_preset, check_preset_name
 from giugan.ops import RepresentativeBatchNorm2d
 from giugan.seeding import step_generator
-from giugan.training.bookkeeping import (
+from giugan.training.bookkeeping import (  # architecture_fingerprint: re-exported
     LogWindow,
     architecture_fingerprint,
     check_checkpoint_architecture,
+    checkpoint_architecture,
     frozen_copy,
+    lr_factor,
     update_ema,
 )
 from giugan.training.callbacks.checkpoints import BestCheckpoint
 from giugan.training.callbacks.guards import ensure_finite
 from giugan.training.checks import (
     check_learning_rates,
+    metrics_ready,
     refuse_replaced_representative_norms,
+    resolve_networks,
     validate_settings,
 )
 from giugan.training.evaluation import Evaluator, sample_batches_loader
 from giugan.training.steps import StepBackend, StepSettings, generator_iteration
 
 LRSchedule = Literal["constant", "linear", "exponential"]
+__all__ = ["GANModule", "LRSchedule", "architecture_fingerprint"]
 
 
 class GANModule(LightningModule):
@@ -113,25 +117,7 @@ class GANModule(LightningModule):
             lr_decay_rate=lr_decay_rate, lr_decay_every=lr_decay_every, ema_decay=ema_decay,
             ema_start=ema_start, eval_every=eval_every,
         )
-        if preset is not None:
-            check_preset_name(preset)  # also when networks are given: a typo must not pass silently
-        if (generator is None) != (discriminator is None):
-            raise ValueError(
-                "GANModule: give both model.init_args.generator and model.init_args.discriminator, "
-                "or neither together with model.init_args.preset."
-            )
-        if generator is None:
-            if preset is None:
-                raise ValueError(
-                    "GANModule: no networks given. Set model.init_args.preset (e.g. giu_gan_32; "
-                    "`giugan profile --all` lists them) or both generator and discriminator."
-                )
-            generator, discriminator = build_preset(preset)
-        if not isinstance(getattr(generator, "z_dim", None), int):
-            raise ValueError(
-                f"GANModule: the generator {type(generator).__name__} has no integer attribute "
-                f"`z_dim`; a generator must say how long its latent vector is."
-            )
+        generator, discriminator = resolve_networks(generator, discriminator, preset)
         self.generator = generator
         self.discriminator = discriminator
         self.generator_ema = frozen_copy(generator) if ema_decay is not None else None
@@ -168,12 +154,8 @@ class GANModule(LightningModule):
         ]
 
     def _lr_factor(self, iteration: int) -> float:
-        """LR multiplier after ``iteration`` generator iterations."""
-        if self.hparams.lr_schedule == "linear":
-            return max(0.0, 1.0 - iteration / self.hparams.generator_iterations)
-        if self.hparams.lr_schedule == "exponential":
-            return self.hparams.lr_decay_rate ** (iteration // self.hparams.lr_decay_every)
-        return 1.0
+        hp = self.hparams
+        return lr_factor(hp.lr_schedule, iteration, hp.generator_iterations, hp.lr_decay_rate, hp.lr_decay_every)
 
     def on_train_start(self) -> None:
         # A resumed run: forget what a killed attempt logged after the restored checkpoint.
@@ -315,22 +297,12 @@ class GANModule(LightningModule):
 
     # ------------------------------------------------------------------ evaluation
     def _metrics_available(self, required: bool) -> bool:
-        if self.metrics is None:
-            if required:
-                raise ValueError(
-                    "No metrics are configured, so there is nothing to validate or test. Set "
-                    "model.init_args.metrics (class_path: giugan.metrics.GenerativeMetrics) in the "
-                    "config; see configs/quickstart.yaml."
-                )
-            return False
-        if not self.metrics.available:
-            if required:
-                raise RuntimeError(f"Cannot evaluate: {self.metrics.unavailable_reason}")
-            if not getattr(self, "_warned_unavailable", False):
-                warnings.warn(f"Metrics are disabled for this run: {self.metrics.unavailable_reason}")
-                self._warned_unavailable = True
-            return False
-        return True
+        if metrics_ready(self.metrics, required) or getattr(self, "_warned_unavailable", False):
+            return self.metrics is not None and self.metrics.available
+        if self.metrics is not None:
+            warnings.warn(f"Metrics are disabled for this run: {self.metrics.unavailable_reason}")
+            self._warned_unavailable = True
+        return False
 
     def _evaluation_dataloader(self) -> Any:
         trainer = self.trainer
@@ -413,14 +385,8 @@ class GANModule(LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["giugan"] = {
+            **checkpoint_architecture(self.generator, self.discriminator, self.hparams.preset),
             "generator_iteration": self.generator_iteration,
-            "architecture": {
-                "generator": architecture_fingerprint(self.generator),
-                "discriminator": architecture_fingerprint(self.discriminator),
-            },
-            "generator_class": type(self.generator).__qualname__,
-            "discriminator_class": type(self.discriminator).__qualname__,
-            "preset": self.hparams.preset,
             "evaluation": self.evaluator.state_dict() if self.evaluator is not None else {},
         }
 

@@ -57,3 +57,15 @@ def test_evaluation_loops_read_the_module_not_the_data_module() -> None:
     trainer.validate(module, datamodule=data, verbose=False)
     assert module.seen == [7, 7]
     assert all(loop._data_source.instance is module for loop in loops)
+
+
+def test_every_private_lightning_member_giugan_relies_on_still_exists() -> None:
+    assert compat.missing_lightning_private_members() == []
+
+
+def test_a_renamed_private_member_is_reported(monkeypatch) -> None:
+    fake = (*compat.LIGHTNING_PRIVATE_MEMBERS, ("lightning.pytorch.callbacks", "ModelCheckpoint", "_gone"))
+    monkeypatch.setattr(compat, "LIGHTNING_PRIVATE_MEMBERS", fake)
+    assert compat.missing_lightning_private_members() == [
+        "lightning.pytorch.callbacks.ModelCheckpoint._gone"
+    ]
