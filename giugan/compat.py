@@ -60,6 +60,18 @@ LIGHTNING_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions ``torch.compile`` raises when a graph cannot be compiled (torch's private
+    ``torch._dynamo.exc.TorchDynamoException`` family, plus inductor's C++ build errors)."""
+    import torch._dynamo.exc as dynamo_errors
+
+    errors: list[type[BaseException]] = [dynamo_errors.TorchDynamoException]
+    inductor_error = getattr(dynamo_errors, "InductorError", None)
+    if isinstance(inductor_error, type):
+        errors.append(inductor_error)
+    return tuple(errors)
+
+
 def missing_lightning_private_members() -> list[str]:
     """The entries of :data:`LIGHTNING_PRIVATE_MEMBERS` the installed Lightning lacks."""
     import importlib

@@ -100,7 +100,7 @@ def gradient_penalty(
         discriminator: maps images (B, C, H, W) to scores (B,).
         real, fake: image batches of equal shape; ``fake`` should be detached from G.
         alpha: per-sample mixing weights (B, 1, 1, 1); drawn from U[0, 1) when None.
-        grad_scale: loss scale of a mixed-precision grad scaler. The scores are multiplied by it
+        grad_scale: loss scale of a mixed-precision grad scaler (fp16). The scores are multiplied by it
             before differentiation and the gradients divided by it after, so fp16 gradients do not
             underflow and the penalty is computed on unscaled gradients.
         generator: random generator for ``alpha`` (per-rank reproducible noise).
@@ -114,11 +114,14 @@ def gradient_penalty(
         alpha = torch.rand(
             real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype, generator=generator
         )
-    x_hat = interpolate(real.detach(), fake.detach(), alpha).requires_grad_(True)
+    # Mixed precision (e.g. bf16-mixed autocast): the interpolation, the gradient's norm and the
+    # penalty are computed in float32; only D's own layers run in the autocast dtype. In float32
+    # every cast below is a no-op.
+    x_hat = interpolate(real.detach().float(), fake.detach().float(), alpha.float()).requires_grad_(True)
     scores = discriminator(x_hat)
     (grad,) = torch.autograd.grad(
-        outputs=scores.sum() * grad_scale, inputs=x_hat, create_graph=True
+        outputs=scores.float().sum() * grad_scale, inputs=x_hat, create_graph=True
     )
-    grad = grad / grad_scale
+    grad = grad.float() / grad_scale
     norms = grad.flatten(1).norm(2, dim=1)
     return ((norms - 1.0) ** 2).mean()

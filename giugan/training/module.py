@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from giugan import compat
@@ -27,6 +25,7 @@ from giugan.losses import LossName, get_loss
 from giugan.metrics import GenerativeMetrics
 from giugan.ops import RepresentativeBatchNorm2d
 from giugan.seeding import step_generator
+from giugan.training.acceleration import CompiledForward, to_channels_last
 from giugan.training.bookkeeping import (  # architecture_fingerprint: re-exported
     LogWindow,
     architecture_fingerprint,
@@ -40,19 +39,19 @@ from giugan.training.callbacks.checkpoints import BestCheckpoint
 from giugan.training.callbacks.guards import ensure_finite
 from giugan.training.checks import (
     check_learning_rates,
-    metrics_ready,
     refuse_replaced_representative_norms,
     resolve_networks,
     validate_settings,
 )
-from giugan.training.evaluation import Evaluator, sample_batches_loader
+from giugan.training.evaluation import Evaluator
+from giugan.training.evaluation_hooks import EvaluationHooks
 from giugan.training.steps import StepBackend, StepSettings, generator_iteration
 
 LRSchedule = Literal["constant", "linear", "exponential"]
 __all__ = ["GANModule", "LRSchedule", "architecture_fingerprint"]
 
 
-class GANModule(LightningModule):
+class GANModule(EvaluationHooks, LightningModule):
     """Pairs a generator with a discriminator under manual optimisation.
 
     Args:
@@ -80,6 +79,10 @@ class GANModule(LightningModule):
             ``train`` (batch statistics) for the generator during evaluation and sampling.
         seed: noise seed; step noise is drawn from ``(seed, rank, iteration)``.
         nan_guard: stop with a clear error on a non-finite loss before its optimiser step.
+        compile_networks: ``torch.compile`` G and D for their ordinary forwards (the gradient
+            penalty differentiates the eager D: compiled graphs have no double backward); falls
+            back to eager with a warning if compilation fails. ``compile_mode``: its ``mode``.
+        channels_last: keep G, D and the real batches in channels-last memory format.
     """
 
     def __init__(
@@ -104,6 +107,9 @@ class GANModule(LightningModule):
         eval_generator_mode: Literal["eval", "train"] = "eval",
         seed: int = 0,
         nan_guard: bool = True,
+        compile_networks: bool = False,
+        compile_mode: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -130,6 +136,7 @@ class GANModule(LightningModule):
             Evaluator(metrics, self.generate, self.z_dim, seed) if metrics is not None else None
         )
         self.generator_iteration = 0
+        self._compiled: tuple[CompiledForward, CompiledForward] | None = None
         self._optimizer_factories = (optimizer_g, optimizer_d)
         check_learning_rates(optimizer_g, "optimizer_g")
         check_learning_rates(optimizer_d, "optimizer_d")
@@ -167,6 +174,14 @@ class GANModule(LightningModule):
 
     def on_fit_start(self) -> None:
         refuse_replaced_representative_norms(self, self._rbn_layers)
+        if self.hparams.channels_last:
+            to_channels_last(self.generator, self.discriminator)
+        if self.hparams.compile_networks and self._compiled is None:
+            mode = self.hparams.compile_mode
+            self._compiled = (
+                CompiledForward(self.generator, "generator", mode),
+                CompiledForward(self.discriminator, "discriminator", mode),
+            )
 
     def setup(self, stage: str) -> None:
         """Evaluation runs in Lightning's validation loop, over sample batches (not real images).
@@ -222,6 +237,8 @@ class GANModule(LightningModule):
             toggle=self._toggled,
             grad_scale=self._grad_scale,
             check=self._check_finite,
+            compiled_generator=self._compiled[0] if self._compiled else None,
+            compiled_discriminator=self._compiled[1] if self._compiled else None,
         )
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
@@ -233,6 +250,8 @@ class GANModule(LightningModule):
                 f"n_critic (the CLI links them)."
             )
         started = time.perf_counter()
+        if self.hparams.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         rng = step_generator(self.hparams.seed, self.global_rank, self.generator_iteration, self.device)
         stats = generator_iteration(
@@ -294,87 +313,6 @@ class GANModule(LightningModule):
             return generator(latents.to(self.device))
         finally:
             generator.train(was_training)
-
-    # ------------------------------------------------------------------ evaluation
-    def _metrics_available(self, required: bool) -> bool:
-        if metrics_ready(self.metrics, required) or getattr(self, "_warned_unavailable", False):
-            return self.metrics is not None and self.metrics.available
-        if self.metrics is not None:
-            warnings.warn(f"Metrics are disabled for this run: {self.metrics.unavailable_reason}")
-            self._warned_unavailable = True
-        return False
-
-    def _evaluation_dataloader(self) -> Any:
-        trainer = self.trainer
-        self._metrics_available(required=True)
-        batch_size = int(getattr(trainer.datamodule, "eval_batch_size", 250))
-        return sample_batches_loader(
-            int(self.metrics.num_fake), batch_size, trainer.global_rank, trainer.world_size
-        )
-
-    def val_dataloader(self) -> Any:
-        return self._evaluation_dataloader()
-
-    def test_dataloader(self) -> Any:
-        return self._evaluation_dataloader()
-
-    def _start_evaluation(self) -> None:
-        trainer = self.trainer
-        self.evaluator.prepare_reference(trainer.datamodule, trainer.global_rank, trainer.world_size, self.device)
-        self.evaluator.start_samples(trainer.global_rank, self.device)
-
-    def _finish_evaluation(self, write_report: bool) -> dict[str, float]:
-        values, _ = self.evaluator.compute(self.generator_iteration)
-        logged = self.evaluator.logged_values(values)
-        # Every rank holds the same synchronised values (sync_dist only averages equal numbers);
-        # the logged "step" makes the generator iteration the loggers' step axis.
-        for name, value in {**logged, "step": float(self.generator_iteration)}.items():
-            self.log(name, value, sync_dist=True)
-        for name, value in values.items():
-            if self.trainer.state.fn != "fit":
-                self.log(name, value, sync_dist=True)
-        rank_zero_info(
-            f"[giugan] generator iteration {self.generator_iteration}: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
-        )
-        if write_report and self.trainer.is_global_zero:
-            self._write_report(values)
-        return values
-
-    def _write_report(self, values: dict[str, float]) -> None:
-        trainer, datamodule = self.trainer, self.trainer.datamodule
-        context = {
-            "generator_iteration": self.generator_iteration,
-            "checkpoint": getattr(trainer, "ckpt_path", None),
-            "protocol": {
-                "reference": datamodule.reference_id,
-                "num_real": int(datamodule.num_reference_images),
-                "generator": ("EMA generator" if self.generator_ema is not None else "generator")
-                + f" in {self.hparams.eval_generator_mode} mode",
-                "seed": self.hparams.seed,
-                "world_size": trainer.world_size,
-            },
-        }
-        path = self.evaluator.write_report(trainer.log_dir or trainer.default_root_dir, values, context)
-        rank_zero_info(f"[giugan] wrote {path}")
-
-    def validation_step(self, batch: int, batch_idx: int) -> None:
-        self.evaluator.add_samples(int(batch), self.device)
-
-    def test_step(self, batch: int, batch_idx: int) -> None:
-        self.evaluator.add_samples(int(batch), self.device)
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_evaluation()
-
-    def on_test_epoch_start(self) -> None:
-        self._start_evaluation()
-
-    def on_validation_epoch_end(self) -> None:
-        self._finish_evaluation(write_report=False)
-
-    def on_test_epoch_end(self) -> None:
-        self._finish_evaluation(write_report=True)
 
     # ------------------------------------------------------------------ prediction
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

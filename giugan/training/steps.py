@@ -69,12 +69,17 @@ class StepBackend:
         toggle: context manager making only one optimiser's parameters trainable.
         grad_scale: the loss scale of a mixed-precision grad scaler (1 without one).
         check: raises on non-finite values before an optimiser step; receives name -> tensor.
+        compiled_generator, compiled_discriminator: ``torch.compile``d versions of the networks
+            (same parameters) for the ordinary forwards. The penalty always differentiates the
+            eager discriminator: a compiled graph does not support the double backward it needs.
     """
 
     backward: Callable[[Tensor], None] = _plain_backward
     toggle: Callable[[torch.optim.Optimizer], contextlib.AbstractContextManager[Any]] | None = None
     grad_scale: Callable[[], float] = field(default=lambda: 1.0)
     check: Callable[[dict[str, Tensor]], None] = field(default=lambda values: ensure_finite(values, -1))
+    compiled_generator: Callable[[Tensor], Tensor] | None = None
+    compiled_discriminator: Callable[[Tensor], Tensor] | None = None
 
     @classmethod
     def plain(cls, generator: nn.Module, discriminator: nn.Module) -> StepBackend:
@@ -99,13 +104,18 @@ def critic_step(
     settings: StepSettings,
     backend: StepBackend,
 ) -> dict[str, Tensor]:
-    """One discriminator update on ``real``; returns detached statistics for the logs."""
+    """One discriminator update on ``real``; returns detached statistics for the logs.
+
+    Under mixed precision the losses are computed in float32 from the scores.
+    """
     device = real.device
+    forward_g = backend.compiled_generator or generator
+    forward_d = backend.compiled_discriminator or discriminator
     with torch.no_grad():
-        fake = generator(sample_noise(real.shape[0], generator.z_dim, rng, device))
+        fake = forward_g(sample_noise(real.shape[0], generator.z_dim, rng, device))
     with backend.toggled(optimizer):
-        real_scores = discriminator(real)
-        fake_scores = discriminator(fake)
+        real_scores = forward_d(real).float()
+        fake_scores = forward_d(fake).float()
         loss_d = settings.loss.discriminator(real_scores, fake_scores)
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=device, generator=rng, dtype=real.dtype)
         penalty = torch.zeros((), device=device)
@@ -151,8 +161,10 @@ def generator_step(
 ) -> dict[str, Tensor]:
     """One generator update on ``batch_size`` fresh latents; returns detached statistics."""
     device = next(generator.parameters()).device
+    forward_g = backend.compiled_generator or generator
+    forward_d = backend.compiled_discriminator or discriminator
     with backend.toggled(optimizer):
-        fake_scores = discriminator(generator(sample_noise(batch_size, generator.z_dim, rng, device)))
+        fake_scores = forward_d(forward_g(sample_noise(batch_size, generator.z_dim, rng, device))).float()
         loss_g = settings.loss.generator(fake_scores)
         optimizer.zero_grad(set_to_none=True)
         backend.backward(loss_g)
