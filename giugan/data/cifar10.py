@@ -140,8 +140,8 @@ class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10 at 32x32 from ``<root>/cifar-10-batches-py`` (torchvision's format).
 
     The GIU-GANs and iGAN CIFAR-10 tables train on the 50,000 training images; FID reference
-    statistics are reported against both train-50k and test-10k (DESIGN.md §3 "Metrics"), chosen
-    with ``reference_split``.
+    statistics are reported against both train-50k and test-10k, chosen with
+    ``reference_split``.
 
     Args:
         root: Folder that contains (or will receive) ``cifar-10-batches-py``.
