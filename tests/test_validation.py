@@ -1,4 +1,4 @@
-"""The shared argument checks: accepted values come back, refused ones get one explicit paragraph."""
+"""The shared argument checks: accepted values return, refused ones raise one clear paragraph."""
 
 from __future__ import annotations
 
