@@ -1,7 +1,7 @@
 """Shared behaviour of every giugan DataModule.
 
 Every DataModule in :mod:`giugan.data` yields plain image batches: float32 tensors of shape
-``(B, 3, H, W)`` with values in ``[-1, 1]``, no labels (DESIGN.md §3 "Data"). The training loader
+``(B, 3, H, W)`` with values in ``[-1, 1]``, no labels. The training loader
 serves ``batch_size * batches_per_iteration`` images per step, because one generator iteration of
 the GAN module consumes ``n_critic`` discriminator mini-batches (the CLI links
 ``data.batches_per_iteration`` to ``model.n_critic``). The validation loader iterates over the
@@ -12,12 +12,11 @@ the GAN module consumes ``n_critic`` discriminator mini-batches (the CLI links
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
@@ -25,22 +24,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from giugan.data.transforms import random_hflip, uint8_to_signed_unit
+from giugan.validation import check_bool, check_int
 
 __all__ = [
-    "SUPPORTED_IMAGE_SIZES",
     "CorruptDataError",
     "ImageDataModule",
     "InMemoryImageDataset",
-    "check_choice",
-    "check_image_size",
-    "check_int",
     "path_digest",
     "seed_worker",
 ]
-
-#: Output resolutions accepted by the image DataModules. The papers use 32 (CIFAR-10) and
-#: 64 (CelebA); the others cover STL-style 48/96 and quick low-resolution experiments.
-SUPPORTED_IMAGE_SIZES: tuple[int, ...] = (16, 32, 48, 64, 96, 128, 256)
 
 
 class CorruptDataError(ValueError):
@@ -48,47 +40,6 @@ class CorruptDataError(ValueError):
 
     The message names the file, what was expected, and how to fix it.
     """
-
-
-def check_int(name: str, value: Any, minimum: int, hint: str = "") -> int:
-    """Validate an integer argument, raising one explanatory ``ValueError`` paragraph.
-
-    Args:
-        name: The argument's name as written in a config (``data.init_args.<name>``).
-        value: The value received.
-        minimum: The smallest allowed value.
-        hint: Extra sentence describing what the argument means.
-
-    Returns:
-        The value, unchanged.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"Invalid value {value!r} for argument '{name}': expected an integer >= {minimum}. "
-            f"{hint}".rstrip()
-        )
-    return value
-
-
-def check_choice(name: str, value: Any, allowed: Sequence[Any], hint: str = "") -> Any:
-    """Validate that ``value`` is one of ``allowed``, raising one ``ValueError`` paragraph."""
-    if isinstance(value, bool) != any(isinstance(a, bool) for a in allowed) or value not in allowed:
-        raise ValueError(
-            f"Invalid value {value!r} for argument '{name}': expected one of "
-            f"{', '.join(repr(a) for a in allowed)}. {hint}".rstrip()
-        )
-    return value
-
-
-def check_image_size(value: Any, name: str = "image_size") -> int:
-    """Validate an output resolution against :data:`SUPPORTED_IMAGE_SIZES`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value not in SUPPORTED_IMAGE_SIZES:
-        raise ValueError(
-            f"Invalid value {value!r} for argument '{name}': expected one of "
-            f"{', '.join(str(s) for s in SUPPORTED_IMAGE_SIZES)} (square output side in pixels; "
-            "the papers use 32 for CIFAR-10 and 64 for CelebA)."
-        )
-    return value
 
 
 def path_digest(path: str | os.PathLike[str]) -> str:
@@ -155,10 +106,15 @@ class EpochSeededRandomSampler(RandomSampler):
 
 
 class ImageDataModule(L.LightningDataModule, ABC):
-    """Base class: loaders, argument validation and the reference-split contract.
+    """Base class: the loader settings, their validation and the reference-split contract.
 
-    Subclasses implement :meth:`_build_dataset` (returning a map-style dataset of ``(3, H, W)``
-    float tensors in ``[-1, 1]``), :attr:`image_size` and :attr:`reference_id`, and may override
+    The loader settings below are declared here only. A dataset is a subclass whose ``__init__``
+    takes its own arguments followed by ``**kwargs`` and calls ``super().__init__(**kwargs)``
+    first: jsonargparse (and so LightningCLI) resolves ``**kwargs`` to this signature, so every
+    setting is a key of the subclass's ``data.init_args`` with the help text written here, and
+    every init argument of the subclass and of this class is saved in ``hparams``. The subclass
+    implements :meth:`_build_dataset` (a map-style dataset of ``(3, H, W)`` float tensors in
+    ``[-1, 1]``), :attr:`image_size` and :attr:`reference_id`, and may override
     :meth:`prepare_data` to download.
 
     Args:
@@ -189,26 +145,34 @@ class ImageDataModule(L.LightningDataModule, ABC):
     ) -> None:
         super().__init__()
         self.batch_size = check_int(
-            "batch_size", batch_size, 1, "It is the number of images per discriminator step."
+            "batch_size", batch_size, 1, hint="It is the number of images per discriminator step."
         )
         self.batches_per_iteration = check_int(
             "batches_per_iteration",
             batches_per_iteration,
             1,
-            "It is the number of mini-batches one training step consumes (model.n_critic).",
+            hint="It is the number of mini-batches one training step consumes (model.n_critic).",
         )
         self.num_workers = check_int(
-            "num_workers", num_workers, 0, "Use 0 to load data in the main process."
+            "num_workers", num_workers, 0, hint="Use 0 to load data in the main process."
         )
-        self.pin_memory = check_choice("pin_memory", pin_memory, (True, False))
-        self.hflip = check_choice("hflip", hflip, (True, False))
-        self.drop_last = check_choice("drop_last", drop_last, (True, False))
+        self.pin_memory = check_bool("pin_memory", pin_memory)
+        self.hflip = check_bool("hflip", hflip)
+        self.drop_last = check_bool("drop_last", drop_last)
         self.eval_batch_size = check_int(
-            "eval_batch_size", eval_batch_size, 1, "It is the batch size of the reference loader."
+            "eval_batch_size",
+            eval_batch_size,
+            1,
+            hint="It is the batch size of the reference loader.",
         )
-        self.seed = check_int("seed", seed, 0, "Use a non-negative integer seed.")
+        self.seed = check_int("seed", seed, 0, hint="Use a non-negative integer seed.")
         self._train_dataset: Dataset[torch.Tensor] | None = None
         self._reference_dataset: Dataset[torch.Tensor] | None = None
+        # Lightning collects the init arguments of this frame and of the subclass __init__ that
+        # called it. Passing the frame avoids Lightning's self-referencing frame, which kept the
+        # caller (and any DataLoader with persistent workers in it) alive until the cycle
+        # collector ran, stalling 5 s per loader on worker shutdown.
+        self.save_hyperparameters(frame=inspect.currentframe())
 
     # ----------------------------------------------------------------- subclass interface
     @property

@@ -21,25 +21,18 @@ The configs set it explicitly; the default here is 140.
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import Dataset
 
-from giugan.data.base import (
-    CorruptDataError,
-    ImageDataModule,
-    check_choice,
-    check_image_size,
-    check_int,
-    path_digest,
-)
+from giugan.data.base import CorruptDataError, ImageDataModule, path_digest
 from giugan.data.files import ImageFileDataset, list_image_files
 from giugan.data.transforms import ImageTransform
 from giugan.messages import first_few
+from giugan.validation import check_bool, check_choice, check_image_size, check_int, check_path
 
 __all__ = ["CelebADataModule", "read_partition_file"]
 
@@ -97,14 +90,7 @@ class CelebADataModule(ImageDataModule):
         reference_split: Images of the validation loader / FID reference statistics.
         download: Download with ``torchvision.datasets.CelebA`` when missing (needs ``gdown``
             and network access; Google Drive quotas often make it fail).
-        batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        batches_per_iteration: See :class:`~giugan.data.base.ImageDataModule`.
-        num_workers: See :class:`~giugan.data.base.ImageDataModule`.
-        pin_memory: See :class:`~giugan.data.base.ImageDataModule`.
-        hflip: See :class:`~giugan.data.base.ImageDataModule`.
-        drop_last: See :class:`~giugan.data.base.ImageDataModule`.
-        eval_batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        seed: See :class:`~giugan.data.base.ImageDataModule`.
+        **kwargs: The loader settings of :class:`~giugan.data.base.ImageDataModule`.
     """
 
     def __init__(
@@ -115,36 +101,20 @@ class CelebADataModule(ImageDataModule):
         split: Literal["train", "valid", "test", "all"] = "train",
         reference_split: Literal["train", "valid", "test", "all"] = "train",
         download: bool = False,
-        batch_size: int = 64,
-        batches_per_iteration: int = 1,
-        num_workers: int = 2,
-        pin_memory: bool = False,
-        hflip: bool = False,
-        drop_last: bool = True,
-        eval_batch_size: int = 250,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            batches_per_iteration=batches_per_iteration,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            hflip=hflip,
-            drop_last=drop_last,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
+        super().__init__(**kwargs)
+        self.root = check_path(
+            "root",
+            root,
+            f"the folder that contains 'celeba/{IMAGE_FOLDER}', '{IMAGE_FOLDER}' or the aligned "
+            "JPGs",
         )
-        if not isinstance(root, (str, Path)) or not str(root):
-            raise ValueError(
-                f"Invalid value {root!r} for argument 'root': expected the folder that contains "
-                f"'celeba/{IMAGE_FOLDER}', '{IMAGE_FOLDER}' or the aligned JPGs."
-            )
-        self.root = Path(root).expanduser()
         self.crop_size = check_int(
             "crop_size",
             crop_size,
             1,
-            "It is the side of the centre square cut from each 178x218 aligned image before "
+            hint="It is the side of the centre square cut from each 178x218 aligned image before "
             "resizing (at most 178; 108, 140 or 160 in published code).",
         )
         if crop_size > 178:
@@ -154,19 +124,15 @@ class CelebADataModule(ImageDataModule):
                 "published code)."
             )
         self._image_size = check_image_size(image_size)
-        self.split = check_choice("split", split, _SPLITS, "It selects the training images.")
+        self.split = check_choice("split", split, _SPLITS, hint="It selects the training images.")
         self.reference_split = check_choice(
             "reference_split",
             reference_split,
             _SPLITS,
-            "It selects the images real-image (FID) statistics are computed from.",
+            hint="It selects the images real-image (FID) statistics are computed from.",
         )
-        self.download = check_choice("download", download, (True, False))
+        self.download = check_bool("download", download)
         self._files: dict[str, list[Path]] = {}
-        # Passing the frame avoids Lightning's self-referencing frame, which kept this
-        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
-        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
-        self.save_hyperparameters(frame=inspect.currentframe())
 
     # ----------------------------------------------------------------- layout
     def _layout(self) -> tuple[Path, Path]:

@@ -15,7 +15,6 @@ reported with the file's path.
 
 from __future__ import annotations
 
-import inspect
 import pickle
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from giugan.data.base import CorruptDataError, ImageDataModule, InMemoryImageDataset, check_choice
+from giugan.data.base import CorruptDataError, ImageDataModule, InMemoryImageDataset
+from giugan.validation import check_bool, check_choice, check_path
 
 __all__ = ["CIFAR10DataModule", "read_cifar10_batch"]
 
@@ -140,8 +140,8 @@ class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10 at 32x32 from ``<root>/cifar-10-batches-py`` (torchvision's format).
 
     The GIU-GANs and iGAN CIFAR-10 tables train on the 50,000 training images; FID reference
-    statistics are reported against both train-50k and test-10k (DESIGN.md §3 "Metrics"), chosen
-    with ``reference_split``.
+    statistics are reported against both train-50k and test-10k, chosen with
+    ``reference_split``.
 
     Args:
         root: Folder that contains (or will receive) ``cifar-10-batches-py``.
@@ -150,14 +150,7 @@ class CIFAR10DataModule(ImageDataModule):
         train_split: Images to train on: the 50k ``train`` batches, the 10k ``test`` batch, or
             ``all`` 60k.
         reference_split: Images of the validation loader / FID reference statistics.
-        batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        batches_per_iteration: See :class:`~giugan.data.base.ImageDataModule`.
-        num_workers: See :class:`~giugan.data.base.ImageDataModule`.
-        pin_memory: See :class:`~giugan.data.base.ImageDataModule`.
-        hflip: See :class:`~giugan.data.base.ImageDataModule`.
-        drop_last: See :class:`~giugan.data.base.ImageDataModule`.
-        eval_batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        seed: See :class:`~giugan.data.base.ImageDataModule`.
+        **kwargs: The loader settings of :class:`~giugan.data.base.ImageDataModule`.
     """
 
     def __init__(
@@ -166,46 +159,24 @@ class CIFAR10DataModule(ImageDataModule):
         download: bool = False,
         train_split: Literal["train", "test", "all"] = "train",
         reference_split: Literal["train", "test"] = "train",
-        batch_size: int = 64,
-        batches_per_iteration: int = 1,
-        num_workers: int = 2,
-        pin_memory: bool = False,
-        hflip: bool = False,
-        drop_last: bool = True,
-        eval_batch_size: int = 250,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            batches_per_iteration=batches_per_iteration,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            hflip=hflip,
-            drop_last=drop_last,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        if not isinstance(root, (str, Path)) or not str(root):
-            raise ValueError(
-                f"Invalid value {root!r} for argument 'root': expected the folder that contains "
-                f"'{CIFAR10_FOLDER}'."
-            )
-        self.root = Path(root).expanduser()
-        self.download = check_choice("download", download, (True, False))
+        super().__init__(**kwargs)
+        self.root = check_path("root", root, f"the folder that contains '{CIFAR10_FOLDER}'")
+        self.download = check_bool("download", download)
         self.train_split = check_choice(
-            "train_split", train_split, ("train", "test", "all"), "It selects the training images."
+            "train_split",
+            train_split,
+            ("train", "test", "all"),
+            hint="It selects the training images.",
         )
         self.reference_split = check_choice(
             "reference_split",
             reference_split,
             ("train", "test"),
-            "It selects the images real-image (FID) statistics are computed from.",
+            hint="It selects the images real-image (FID) statistics are computed from.",
         )
         self._arrays: dict[str, torch.Tensor] = {}
-        # Passing the frame avoids Lightning's self-referencing frame, which kept this
-        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
-        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
-        self.save_hyperparameters(frame=inspect.currentframe())
 
     @property
     def folder(self) -> Path:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from giugan.data.base import ImageDataModule, check_choice, check_image_size, check_int, path_digest
+from giugan.data.base import ImageDataModule, path_digest
 from giugan.data.files import (
     DEFAULT_EXTENSIONS,
     ImageFileDataset,
@@ -18,6 +18,7 @@ from giugan.data.files import (
     normalise_extensions,
 )
 from giugan.data.transforms import ImageTransform
+from giugan.validation import check_bool, check_image_size, check_int, check_path
 
 __all__ = ["ImageFolderDataModule"]
 
@@ -40,14 +41,7 @@ class ImageFolderDataModule(ImageDataModule):
         crop_size: Centre square cropped before resizing; ``None`` keeps the whole image.
         skip_corrupt: Scan all files at setup and drop undecodable ones instead of failing.
         extensions: File extensions treated as images (case-insensitive).
-        batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        batches_per_iteration: See :class:`~giugan.data.base.ImageDataModule`.
-        num_workers: See :class:`~giugan.data.base.ImageDataModule`.
-        pin_memory: See :class:`~giugan.data.base.ImageDataModule`.
-        hflip: See :class:`~giugan.data.base.ImageDataModule`.
-        drop_last: See :class:`~giugan.data.base.ImageDataModule`.
-        eval_batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        seed: See :class:`~giugan.data.base.ImageDataModule`.
+        **kwargs: The loader settings of :class:`~giugan.data.base.ImageDataModule`.
     """
 
     def __init__(
@@ -57,47 +51,23 @@ class ImageFolderDataModule(ImageDataModule):
         crop_size: int | None = None,
         skip_corrupt: bool = False,
         extensions: Sequence[str] = DEFAULT_EXTENSIONS,
-        batch_size: int = 64,
-        batches_per_iteration: int = 1,
-        num_workers: int = 2,
-        pin_memory: bool = False,
-        hflip: bool = False,
-        drop_last: bool = True,
-        eval_batch_size: int = 250,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            batches_per_iteration=batches_per_iteration,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            hflip=hflip,
-            drop_last=drop_last,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
-        if not isinstance(root, (str, Path)) or not str(root):
-            raise ValueError(
-                f"Invalid value {root!r} for argument 'root': expected the path of a folder of "
-                "images."
-            )
-        self.root = Path(root).expanduser()
+        super().__init__(**kwargs)
+        self.root = check_path("root", root, "the path of a folder of images")
         self._image_size = check_image_size(image_size)
         if crop_size is not None:
             check_int(
                 "crop_size",
                 crop_size,
                 1,
-                "It is the side of the centre square cropped before resizing; use null for none.",
+                hint="It is the side of the centre square cropped before resizing; use null for "
+                "none.",
             )
         self.crop_size = crop_size
-        self.skip_corrupt = check_choice("skip_corrupt", skip_corrupt, (True, False))
+        self.skip_corrupt = check_bool("skip_corrupt", skip_corrupt)
         self.extensions = normalise_extensions(extensions)
         self._paths: list[Path] | None = None
-        # Passing the frame avoids Lightning's self-referencing frame, which kept this
-        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
-        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
-        self.save_hyperparameters(frame=inspect.currentframe())
 
     @property
     def image_size(self) -> int:

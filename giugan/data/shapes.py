@@ -13,14 +13,15 @@ every machine and a larger ``num_images`` only appends images.
 
 from __future__ import annotations
 
-import inspect
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from giugan.data.base import ImageDataModule, InMemoryImageDataset, check_image_size, check_int
+from giugan.data.base import ImageDataModule, InMemoryImageDataset
+from giugan.validation import check_image_size, check_int
 
 __all__ = ["SHAPE_COLOURS", "SHAPE_KINDS", "ShapesDataModule", "render_shape", "render_shapes"]
 
@@ -74,53 +75,27 @@ class ShapesDataModule(ImageDataModule):
     """Synthetic coloured shapes, rendered once in memory at setup (about 1 s per 10k at 32px).
 
     The training and reference splits are the same ``num_images`` images (the reference split
-    without flips).
+    without flips). The loader setting ``seed`` seeds the images themselves as well as the
+    training shuffle.
 
     Args:
         num_images: Number of images in the set.
         image_size: Output side in pixels.
-        batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        batches_per_iteration: See :class:`~giugan.data.base.ImageDataModule`.
-        num_workers: See :class:`~giugan.data.base.ImageDataModule`.
-        pin_memory: See :class:`~giugan.data.base.ImageDataModule`.
-        hflip: See :class:`~giugan.data.base.ImageDataModule`.
-        drop_last: See :class:`~giugan.data.base.ImageDataModule`.
-        eval_batch_size: See :class:`~giugan.data.base.ImageDataModule`.
-        seed: Seed of the images themselves and of the training shuffle.
+        **kwargs: The loader settings of :class:`~giugan.data.base.ImageDataModule`.
     """
 
     def __init__(
         self,
         num_images: int = 2048,
         image_size: int = 32,
-        batch_size: int = 64,
-        batches_per_iteration: int = 1,
-        num_workers: int = 2,
-        pin_memory: bool = False,
-        hflip: bool = False,
-        drop_last: bool = True,
-        eval_batch_size: int = 250,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            batches_per_iteration=batches_per_iteration,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            hflip=hflip,
-            drop_last=drop_last,
-            eval_batch_size=eval_batch_size,
-            seed=seed,
-        )
+        super().__init__(**kwargs)
         self.num_images = check_int(
-            "num_images", num_images, 1, "It is the number of synthetic images to render."
+            "num_images", num_images, 1, hint="It is the number of synthetic images to render."
         )
         self._image_size = check_image_size(image_size)
         self._images: torch.Tensor | None = None
-        # Passing the frame avoids Lightning's self-referencing frame, which kept this
-        # __init__'s caller (and any DataLoader with persistent workers in it) alive until
-        # the cycle collector ran, stalling 5 s per loader on worker shutdown.
-        self.save_hyperparameters(frame=inspect.currentframe())
 
     @property
     def image_size(self) -> int:

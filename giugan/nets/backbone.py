@@ -14,20 +14,19 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_positive_int
 from giugan.ops.rbn import RepresentativeBatchNorm2d
 from giugan.ops.spectral import maybe_spectral_norm
+from giugan.validation import NETWORK_IMAGE_SIZES, check_int
 
-SUPPORTED_IMAGE_SIZES = (16, 32, 64, 128)
 Norm = Literal["batch", "none"]
 
 
 def _check_image_size(image_size: int, owner: str) -> int:
     """Return the number of hidden blocks for ``image_size`` (32 -> 3, 64 -> 4)."""
-    if image_size not in SUPPORTED_IMAGE_SIZES:
+    if image_size not in NETWORK_IMAGE_SIZES:
         raise ValueError(
             f"{owner}: image_size={image_size!r} is not supported; the backbone doubles the "
-            f"resolution per block from 4x4, so image_size must be one of {SUPPORTED_IMAGE_SIZES} "
+            f"resolution per block from 4x4, so image_size must be one of {NETWORK_IMAGE_SIZES} "
             f"(the papers use 32 for CIFAR-10 and 64 for CelebA)."
         )
     return int(math.log2(image_size)) - 2
@@ -111,8 +110,8 @@ class Generator(nn.Module):
         super().__init__()
         owner = "Generator"
         num_blocks = _check_image_size(image_size, owner)
-        require_positive_int("z_dim", z_dim, owner)
-        require_positive_int("conv_dim", conv_dim, owner)
+        check_int("z_dim", z_dim, owner=owner)
+        check_int("conv_dim", conv_dim, owner=owner)
         if norm not in ("batch", "none"):
             raise ValueError(f"{owner}: norm={norm!r} is not allowed; use 'batch' or 'none'.")
         rbn = _resolve_rbn_blocks(rbn_blocks, num_blocks, owner)
@@ -165,7 +164,7 @@ class Discriminator(nn.Module):
         super().__init__()
         owner = "Discriminator"
         num_blocks = _check_image_size(image_size, owner)
-        require_positive_int("conv_dim", conv_dim, owner)
+        check_int("conv_dim", conv_dim, owner=owner)
         self.image_size = image_size
         self.num_blocks = num_blocks
         channels = [conv_dim * 2 ** (i - 1) for i in range(1, num_blocks + 1)]

@@ -6,8 +6,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_odd_kernel, require_positive_int
 from giugan.ops.spectral import maybe_spectral_norm
+from giugan.validation import check_int, check_odd_kernel
 
 
 class ConvBlock(nn.Module):
@@ -26,8 +26,8 @@ class ConvBlock(nn.Module):
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
-        require_positive_int("channels", channels, "ConvBlock")
-        require_odd_kernel(kernel_size, "ConvBlock")
+        check_int("channels", channels, owner="ConvBlock")
+        check_odd_kernel(kernel_size, owner="ConvBlock")
         if norm not in ("batch", "none"):
             raise ValueError(f"ConvBlock: norm={norm!r} is not allowed; use 'batch' or 'none'.")
         if activation not in ("relu", "leaky_relu"):

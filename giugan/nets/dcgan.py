@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_positive_int
+from giugan.validation import check_int
 
 
 def _num_blocks(image_size: int, owner: str) -> int:
@@ -29,8 +29,8 @@ class DCGANGenerator(nn.Module):
     def __init__(self, image_size: int = 32, z_dim: int = 128, conv_dim: int = 64) -> None:
         super().__init__()
         num_blocks = _num_blocks(image_size, "DCGANGenerator")
-        require_positive_int("z_dim", z_dim, "DCGANGenerator")
-        require_positive_int("conv_dim", conv_dim, "DCGANGenerator")
+        check_int("z_dim", z_dim, owner="DCGANGenerator")
+        check_int("conv_dim", conv_dim, owner="DCGANGenerator")
         self.image_size = image_size
         self.z_dim = z_dim
         # 32x32: 512 -> 256 -> 128 (the example's 64x64 stack without its last hidden block).
@@ -64,7 +64,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 32, conv_dim: int = 64, output_sigmoid: bool = False) -> None:
         super().__init__()
         num_blocks = _num_blocks(image_size, "DCGANDiscriminator")
-        require_positive_int("conv_dim", conv_dim, "DCGANDiscriminator")
+        check_int("conv_dim", conv_dim, owner="DCGANDiscriminator")
         self.image_size = image_size
         layers: list[nn.Module] = []
         in_channels = 3

@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_positive_int
+from giugan.validation import NETWORK_IMAGE_SIZES, check_int
 
 
 def _check_size(image_size: int, owner: str) -> None:
-    if image_size not in (16, 32, 64, 128):
+    if image_size not in NETWORK_IMAGE_SIZES:
         raise ValueError(
             f"{owner}: image_size={image_size!r} is not supported; use 32 (GIU-GANs Table 5) or "
             f"64 (Table 6; see the README for why that row does not match)."
@@ -27,7 +27,7 @@ class LSGANGenerator(nn.Module):
     def __init__(self, image_size: int = 32, z_dim: int = 100) -> None:
         super().__init__()
         _check_size(image_size, "LSGANGenerator")
-        require_positive_int("z_dim", z_dim, "LSGANGenerator")
+        check_int("z_dim", z_dim, owner="LSGANGenerator")
         self.image_size = image_size
         self.z_dim = z_dim
         self.init_size = image_size // 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_divisible, require_positive_int
+from giugan.validation import check_divisible, check_int
 
 
 class SelfAttention(nn.Module):
@@ -20,8 +20,8 @@ class SelfAttention(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         owner = "SelfAttention"
-        require_positive_int("channels", channels, owner)
-        require_divisible("channels", channels, "8 (the query/key reduction)", 8, owner)
+        check_int("channels", channels, owner=owner)
+        check_divisible("channels", channels, "8 (the query/key reduction)", 8, owner=owner)
         self.channels = channels
         self.query = nn.Conv2d(channels, channels // 8, 1)
         self.key = nn.Conv2d(channels, channels // 8, 1)

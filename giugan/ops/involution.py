@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_divisible, require_odd_kernel, require_positive_int
+from giugan.validation import check_divisible, check_int, check_odd_kernel
 
 
 def involution_aggregate(
@@ -54,11 +54,11 @@ class _Involution(nn.Module):
         owner: str,
     ) -> None:
         super().__init__()
-        require_positive_int("channels", channels, owner)
-        require_odd_kernel(kernel_size, owner)
-        require_positive_int("stride", stride, owner)
-        require_positive_int("reduction_ratio", reduction_ratio, owner)
-        require_divisible("channels", channels, "reduction_ratio", reduction_ratio, owner)
+        check_int("channels", channels, owner=owner)
+        check_odd_kernel(kernel_size, owner=owner)
+        check_int("stride", stride, owner=owner)
+        check_int("reduction_ratio", reduction_ratio, owner=owner)
+        check_divisible("channels", channels, "reduction_ratio", reduction_ratio, owner=owner)
         self.channels = channels
         self.kernel_size = kernel_size
         self.stride = stride
@@ -111,9 +111,9 @@ class Involution2d(_Involution):
         reduction_ratio: int = 4,
     ) -> None:
         owner = "Involution2d"
-        require_positive_int("channels", channels, owner)
-        require_positive_int("group_channels", group_channels, owner)
-        require_divisible("channels", channels, "group_channels", group_channels, owner)
+        check_int("channels", channels, owner=owner)
+        check_int("group_channels", group_channels, owner=owner)
+        check_divisible("channels", channels, "group_channels", group_channels, owner=owner)
         self.group_channels = group_channels
         super().__init__(
             channels, kernel_size, stride, channels // group_channels, reduction_ratio, 0.1, owner
@@ -137,9 +137,9 @@ class IGANInvolution2d(_Involution):
         bn_momentum: float = 0.3,
     ) -> None:
         owner = "IGANInvolution2d"
-        require_positive_int("channels", channels, owner)
-        require_positive_int("groups", groups, owner)
-        require_divisible("channels", channels, "groups", groups, owner)
+        check_int("channels", channels, owner=owner)
+        check_int("groups", groups, owner=owner)
+        check_divisible("channels", channels, "groups", groups, owner=owner)
         super().__init__(channels, kernel_size, 1, groups, reduction_ratio, bn_momentum, owner)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from giugan.ops._checks import require_divisible, require_positive_int
+from giugan.validation import check_divisible, check_int
 
 
 class SqueezeExcitation(nn.Module):
@@ -18,9 +18,9 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, reduction: int = 16, bias: bool = True) -> None:
         super().__init__()
         owner = "SqueezeExcitation"
-        require_positive_int("channels", channels, owner)
-        require_positive_int("reduction", reduction, owner)
-        require_divisible("channels", channels, "reduction", reduction, owner)
+        check_int("channels", channels, owner=owner)
+        check_int("reduction", reduction, owner=owner)
+        check_divisible("channels", channels, "reduction", reduction, owner=owner)
         self.channels = channels
         self.squeeze = nn.AdaptiveAvgPool2d(1)
         self.down = nn.Linear(channels, channels // reduction, bias=bias)

@@ -207,3 +207,68 @@ def test_train_order_is_a_function_of_seed_and_epoch() -> None:
     assert order(3) == order(3)
     assert order(3) != order(4) and order(3) != order(3, seed=1)
     assert sorted(order(3)) == list(range(30))
+
+
+_LOADER_DEFAULTS = {
+    "batch_size": 64,
+    "batches_per_iteration": 1,
+    "num_workers": 2,
+    "pin_memory": False,
+    "hflip": False,
+    "drop_last": True,
+    "eval_batch_size": 250,
+    "seed": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "cls", [CIFAR10DataModule, CelebADataModule, ImageFolderDataModule, ShapesDataModule]
+)
+def test_loader_settings_are_declared_once_in_the_base_class(cls: type) -> None:
+    import inspect
+
+    parameters = inspect.signature(cls.__init__).parameters
+    assert not set(_LOADER_DEFAULTS) & set(parameters)
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "data")
+    defaults = parser.get_defaults().data
+    assert {key: defaults[key] for key in _LOADER_DEFAULTS} == _LOADER_DEFAULTS
+    assert "Images per discriminator mini-batch" in parser.format_help()
+
+
+def test_a_new_dataset_is_one_short_class_with_every_loader_setting() -> None:
+    from giugan.data import ImageDataModule
+    from giugan.data.base import InMemoryImageDataset
+
+    class Grey(ImageDataModule):
+        """Mid-grey images.
+
+        Args:
+            num_images: How many.
+        """
+
+        def __init__(self, num_images: int = 8, **kwargs: object) -> None:
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+            self.num_images = num_images
+
+        image_size = 16
+        reference_id = "grey-16"
+
+        def _build_dataset(self, reference: bool) -> InMemoryImageDataset:
+            images = torch.full((self.num_images, 3, 16, 16), 128, dtype=torch.uint8)
+            return InMemoryImageDataset(images)
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(Grey, "data")
+    namespace = parser.parse_object({"data": {"num_images": 6, "batch_size": 3, "num_workers": 0}})
+    dm = parser.instantiate_classes(namespace).data
+    assert (dm.num_images, dm.batch_size, dm.num_workers, dm.eval_batch_size) == (6, 3, 0, 250)
+    assert dict(Grey(num_images=4, seed=2).hparams) == {
+        **_LOADER_DEFAULTS,
+        "seed": 2,
+        "num_images": 4,
+    }
+    assert [tuple(b.shape) for b in dm.train_dataloader()] == [(3, 3, 16, 16)] * 2
+    with pytest.raises(ValueError, match=r"Invalid value -1 for argument 'seed'"):
+        Grey(seed=-1)
