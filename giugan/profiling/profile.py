@@ -334,8 +334,8 @@ def igan_table2_rows() -> list[dict[str, Any]]:
     ``module_params`` is the trainable parameter count of the :class:`IGANInvolution2d` the
     preset inserts (twice: once in G, once in D).
     """
-    from giugan.profiling.counting import trainable_parameters
     from giugan.ops import IGANInvolution2d, igan_report_parameter_count
+    from giugan.profiling.counting import trainable_parameters
 
     rows = []
     for case in IGAN_TABLE2:

@@ -13,6 +13,7 @@ from giugan.losses import get_loss
 from giugan.messages import first_few
 from giugan.nets.presets import build_preset, check_preset_name
 from giugan.ops import RepresentativeBatchNorm2d
+from giugan.validation import check_choice, check_int, check_number
 
 
 def check_learning_rates(factory: OptimizerCallable, name: str) -> None:
@@ -36,30 +37,26 @@ def check_learning_rates(factory: OptimizerCallable, name: str) -> None:
 def validate_settings(**s: Any) -> None:
     """Check the GANModule settings; one-paragraph ``ValueError`` naming the key and allowed values."""
 
-    def fail(key: str, allowed: str) -> None:
-        raise ValueError(f"GANModule: model.init_args.{key}={s[key]!r} is not allowed; {allowed}.")
+    def key(name: str) -> dict[str, str]:
+        return {"name": f"model.init_args.{name}", "owner": "GANModule"}
 
     get_loss(s["loss"])
-    if not isinstance(s["n_critic"], int) or isinstance(s["n_critic"], bool) or s["n_critic"] < 1:
-        fail("n_critic", "it must be an integer >= 1 (discriminator steps per generator step)")
-    if not isinstance(s["gp_weight"], (int, float)) or s["gp_weight"] < 0 or not math.isfinite(s["gp_weight"]):
-        fail("gp_weight", "it must be a finite number >= 0 (WGAN-GP uses 10; 0 disables the penalty)")
-    if s["gp_mode"] not in ("same_step", "separate_step"):
-        fail("gp_mode", "use 'same_step' or 'separate_step'")
-    if not isinstance(s["generator_iterations"], int) or s["generator_iterations"] < 1:
-        fail("generator_iterations", "it must be an integer >= 1 (training length in generator iterations)")
-    if s["lr_schedule"] not in ("constant", "linear", "exponential"):
-        fail("lr_schedule", "use 'constant', 'linear' or 'exponential'")
-    if not 0 < s["lr_decay_rate"] <= 1:
-        fail("lr_decay_rate", "it must lie in (0, 1]")
-    if not isinstance(s["lr_decay_every"], int) or s["lr_decay_every"] < 1:
-        fail("lr_decay_every", "it must be an integer >= 1 (generator iterations)")
-    if s["ema_decay"] is not None and not 0 < s["ema_decay"] < 1:
-        fail("ema_decay", "it must lie strictly between 0 and 1 (e.g. 0.999), or be null for no EMA")
-    if not isinstance(s["ema_start"], int) or s["ema_start"] < 0:
-        fail("ema_start", "it must be an integer >= 0")
-    if not isinstance(s["eval_every"], int) or s["eval_every"] < 0:
-        fail("eval_every", "it must be an integer >= 0 (0 = evaluate only at the end)")
+    check_int(**key("n_critic"), value=s["n_critic"], minimum=1,
+              hint="It counts discriminator steps per generator step.")
+    check_number(**key("gp_weight"), value=s["gp_weight"], minimum=0,
+                 hint="It must be a finite number >= 0 (WGAN-GP uses 10; 0 disables the penalty).")
+    check_choice(**key("gp_mode"), value=s["gp_mode"], allowed=("same_step", "separate_step"))
+    check_int(**key("generator_iterations"), value=s["generator_iterations"], minimum=1,
+              hint="It is the training length in generator iterations.")
+    check_choice(**key("lr_schedule"), value=s["lr_schedule"], allowed=("constant", "linear", "exponential"))
+    check_number(**key("lr_decay_rate"), value=s["lr_decay_rate"], minimum=0, maximum=1, include_minimum=False,
+                 hint="It must lie in (0, 1].")
+    check_int(**key("lr_decay_every"), value=s["lr_decay_every"], minimum=1, hint="It counts generator iterations.")
+    if s["ema_decay"] is not None:
+        check_number(**key("ema_decay"), value=s["ema_decay"], minimum=0, maximum=1, include_minimum=False,
+                     include_maximum=False, hint="It must lie strictly between 0 and 1 (e.g. 0.999), or be null for no EMA.")
+    check_int(**key("ema_start"), value=s["ema_start"], minimum=0)
+    check_int(**key("eval_every"), value=s["eval_every"], minimum=0, hint="0 evaluates only at the end of fit.")
 
 
 def refuse_replaced_representative_norms(module: nn.Module, rbn_layers: list[str]) -> None:
