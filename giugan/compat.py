@@ -52,12 +52,31 @@ LIGHTNING_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
     # hands `predict` its latent batches.
     ("lightning.pytorch.cli", "LightningCLI", "_parse_ckpt_path"),
     ("lightning.pytorch.cli", "LightningCLI", "_prepare_subcommand_kwargs"),
+    # GracefulStop: Ctrl-C takes Lightning's SIGTERM path (stop after the batch).
+    ("lightning.pytorch", "Trainer", "_signal_connector"),
+    ("lightning.pytorch.trainer.connectors.signal_connector", "_SignalConnector", "received_sigterm"),
     # giugan.training.loggers.CSVLogger: appends on resume instead of deleting metrics.csv.
     ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_check_log_dir_exists"),
     ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_fs"),
     ("lightning.pytorch.loggers", "CSVLogger", "_experiment"),
     ("lightning.pytorch.loggers", "CSVLogger", "_fs"),
 )
+
+
+def request_stop_after_batch(trainer: Any) -> None:
+    """Make Lightning stop after the current training batch, as it does on SIGTERM.
+
+    Seam: ``Trainer._signal_connector.received_sigterm``, which the fit loop checks after every
+    batch and turns into a ``SIGTERMException`` (shared by the DDP ranks).
+    """
+    trainer._signal_connector.received_sigterm = True
+
+
+def is_stop_after_batch(exception: BaseException) -> bool:
+    """Whether ``exception`` is the one Lightning raises for a requested stop (``SIGTERMException``)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return isinstance(exception, SIGTERMException)
 
 
 def compile_errors() -> tuple[type[BaseException], ...]:

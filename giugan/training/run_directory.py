@@ -1,0 +1,128 @@
+"""One owner per run directory: a lock file holding the owner's pid, host and a run token.
+
+``giugan fit`` takes the lock after every check of the start has passed and releases it when the
+run ends, however it ends. The ranks of one DDP run share it: the process that takes it exports
+its token in ``GIUGAN_RUN_TOKEN``, which Lightning's launcher passes on to the ranks it starts
+(ranks on other nodes see ``global_rank > 0`` and never take it). The file is created with
+``O_CREAT | O_EXCL``, which is atomic on local disks and on NFSv3+ and Lustre, so two runs that
+start at the same moment cannot both win. A lock whose process is gone is reported with the
+command that removes it; it is never taken over silently (on another host we cannot tell).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+LOCK_NAME = ".giugan.lock"
+TOKEN_VARIABLE = "GIUGAN_RUN_TOKEN"
+
+
+class RunDirectoryInUseError(RuntimeError):
+    """Another run owns the directory (or a dead one left its lock behind)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class RunDirectoryLock:
+    """The lock of ``folder`` (``<folder>/.giugan.lock``)."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._owned = False
+        self._created_folders: list[Path] = []
+
+    def holder(self) -> dict[str, Any] | None:
+        """What the lock file says (None when there is none or it cannot be read)."""
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`RunDirectoryInUseError` saying who has it and what to do."""
+        token = os.environ.get(TOKEN_VARIABLE)
+        holder = self.holder()
+        if holder is not None and token and holder.get("token") == token:
+            return  # a rank of the run that holds it
+        self._make_folder()
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "token": uuid.uuid4().hex,
+        }
+        try:
+            descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            self._remove_created_folders()
+            raise self._in_use_error(self.holder() or {}) from None
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(record, handle)
+        os.environ[TOKEN_VARIABLE] = record["token"]
+        self._owned = True
+
+    def release(self) -> None:
+        """Remove the lock if this process took it (idempotent)."""
+        if not self._owned:
+            return
+        holder = self.holder()
+        if holder is not None and holder.get("token") == os.environ.get(TOKEN_VARIABLE):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        os.environ.pop(TOKEN_VARIABLE, None)
+        self._owned = False
+
+    def release_and_forget(self) -> None:
+        """Release, and remove the folders :meth:`acquire` created if they are empty again
+        (a refused start leaves no trace)."""
+        self.release()
+        self._remove_created_folders()
+
+    def _make_folder(self) -> None:
+        missing = []
+        folder = self.folder
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._created_folders = missing  # deepest first
+
+    def _remove_created_folders(self) -> None:
+        for folder in self._created_folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        self._created_folders = []
+
+    def _in_use_error(self, holder: dict[str, Any]) -> RunDirectoryInUseError:
+        pid, host = holder.get("pid"), holder.get("host", "?")
+        since = holder.get("started", "?")
+        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            return RunDirectoryInUseError(
+                f"The run directory {self.folder} is locked by process {pid} on {host} (since "
+                f"{since}), which is no longer running: a run that was killed (kill -9, power "
+                f"loss) left its lock. Nothing was changed. If no other run uses this directory, "
+                f"remove the lock with `rm {self.path}` and resume with --ckpt_path last."
+            )
+        return RunDirectoryInUseError(
+            f"The run directory {self.folder} is in use by process {pid} on {host} (since "
+            f"{since}). Two runs in one directory would interleave their checkpoints and "
+            f"metrics.csv, so this one was not started and nothing was changed. Wait for that run "
+            f"to finish, or give this one another run name. If that process is dead (e.g. its "
+            f"node crashed), remove {self.path} and resume with --ckpt_path last."
+        )
