@@ -46,7 +46,7 @@ from giugan.profiling.profile import (
     values_match,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Batch-1 counting is tiny work: one intra-op thread is faster on a shared machine.
 pytestmark = pytest.mark.usefixtures("single_thread")
