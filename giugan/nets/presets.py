@@ -1,9 +1,11 @@
 """Named (generator, discriminator) pairs, one per table row of both papers.
 
 A preset is a function returning ``(G, D)`` built from the same classes a YAML config uses; it is
-never a subclass. The placements follow spec section 4.2 ("slot i" = after block i):
+never a subclass. Placements ("slot i" = after block i), as ``docs/counting.md`` derives them from
+the papers' printed counts:
 
-* GIU-GAN 32: GIU(256) after G block 1 and after D block 3; RBN in G blocks 1 and 3.
+* GIU-GAN 32: GIU(256) after G block 1 and after D block 3; RBN in G blocks 1 and 3. GIU-GANs
+  Table 1 "Shallow D and Deep G" adds GIU(64) after G block 3 and D block 1 to these two.
 * GIU-GAN 64: GIU(512), GIU(256) after G blocks 1, 2; GIU(256), GIU(512) after D blocks 3, 4.
 * SAGAN: self-attention after the last two hidden blocks of G and D.
 * iGAN: IGANInvolution2d(64) after G block 4 and D block 1 (iGAN report section 4.2).
@@ -126,8 +128,13 @@ _PRESETS: list[Preset] = [
            "GIU-GAN with plain BN (Table 8)"),
     Preset("giu_gan_middle_32", lambda: giu_gan(32, {2: 128}, {2: 128}),
            "GIU(128) after G block 2 and D block 2 (Table 1 'Middle D and G')"),
+    Preset("giu_gan_plus_shallow_d_deep_g_32",
+           lambda: giu_gan(32, {1: 256, 3: 64}, {1: 64, 3: 256}),
+           "GIU-GAN's GIU(256) after G block 1 and D block 3, plus GIU(64) after G block 3 and "
+           "D block 1 (Table 1 'Shallow D and Deep G': matches its Params)"),
     Preset("giu_gan_shallow_d_deep_g_32", lambda: giu_gan(32, {3: 64}, {1: 64}),
-           "GIU(64) after G block 3 and D block 1 (Table 1 'Shallow D and Deep G')"),
+           "only GIU(64) after G block 3 and D block 1: the literal reading of Table 1 'Shallow "
+           "D and Deep G' (alternative; matches neither printed column)"),
     Preset("giu_gan_all_32", lambda: giu_gan(32, {1: 256, 2: 128, 3: 64}, {1: 64, 2: 128, 3: 256}),
            "GIU after every hidden block of G and D (Table 1 'All the D and G')"),
     Preset("giu_gan_only_g_32", lambda: giu_gan(32, {1: 256}, {}),

@@ -1,4 +1,4 @@
-"""Named presets: one per table row (spec 4.2-4.4, 7): counts, placements, forward and backward."""
+"""Named presets: one per table row of both papers: counts, placements, forward and backward."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-# Our GIU-GAN presets put RBN in G's first and last hidden block (spec 2; GIU-GANs "near the input
-# and output layers"). Spec 4.4 quotes the Table 1 / Table 4 / Table 7-8 rows WITHOUT RBN; RBN adds
+# Our GIU-GAN presets put RBN in G's first and last hidden block (GIU-GANs: "near the input and
+# output layers"). The counts below are quoted WITHOUT RBN (docs/counting.md); RBN adds
 # 3C trainable parameters per replaced BN (5C instead of 2C): at 32x32 blocks 1 and 3 have 256 and
 # 64 channels -> 3 * 320 = +960; at 64x64 blocks 1 and 4 have 512 and 64 -> 3 * 576 = +1,728.
 RBN_32 = 960
 RBN_64 = 1_728
 BACKBONE_32 = 1_847_044
 BACKBONE_64 = 6_571_780
-# Actual iGAN involution (ungrouped, BN, span bias) per report Table 2 case (spec 1.5 last column).
+# Actual iGAN involution (ungrouped, BN, span bias) per iGAN report Table 2 case.
 IGAN_LAYER = {1: 3_300, 2: 2_292, 3: 8_580, 4: 852, 5: 2_409, 6: 2_244, 7: 5_412}
 
 EXPECTED_TOTAL = {
@@ -35,10 +35,11 @@ EXPECTED_TOTAL = {
     "sngan_32": BACKBONE_32,
     "baseline_32": BACKBONE_32,
     "sagan_32": 1_975_768,
-    "giu_gan_32": 1_915_716 + RBN_32,  # = 1,916,676 (spec 4.1)
+    "giu_gan_32": 1_915_716 + RBN_32,  # = 1,916,676
     "giu_gan_no_giu_32": BACKBONE_32 + RBN_32,
     "giu_gan_no_rbn_32": 1_915_716,
     "giu_gan_middle_32": 1_864_484 + RBN_32,
+    "giu_gan_plus_shallow_d_deep_g_32": 1_920_212 + RBN_32,  # = 1,921,172
     "giu_gan_shallow_d_deep_g_32": 1_851_540 + RBN_32,
     "giu_gan_all_32": 1_937_652 + RBN_32,
     "giu_gan_only_g_32": 1_881_380 + RBN_32,
@@ -50,10 +51,10 @@ EXPECTED_TOTAL = {
     "wgan_gp_64": BACKBONE_64,
     "wgan_gp_plus2_64": 12_473_092,
     "wgan_gp_plus3_64": 12_657_860,
-    "lsgan_64": 3_632_996,  # the 32x32 recipe at 64 (spec 4.4: the paper's row is unresolved)
+    "lsgan_64": 3_632_996,  # the 32x32 recipe at 64 (the paper's row is unresolved)
     "sngan_64": BACKBONE_64,
     "sagan_64": 7_008_184,
-    "giu_gan_64": 6_912_964 + RBN_64,  # = 6,914,692 (spec 4.1)
+    "giu_gan_64": 6_912_964 + RBN_64,  # = 6,914,692
     "giu_gan_no_rbn_64": 6_912_964,
     "igan_dcgan_64": BACKBONE_64,
     "igan_sagan_64": BACKBONE_64 + 2 * 5_201,
@@ -103,7 +104,7 @@ def describe_inserts(net: nn.Module) -> dict[int, tuple[str, int]]:
     return {int(k): (type(m).__name__, m.channels) for k, m in net.inserts.items()}
 
 
-# name: (G inserts, D inserts, G RBN blocks, spectral norm), slot i = after block i (spec 4.2)
+# name: (G inserts, D inserts, G RBN blocks, spectral norm), slot i = after block i
 PLACEMENTS = {
     "sngan_32": ({}, {}, set(), True),
     "wgan_gp_32": ({}, {}, set(), False),
@@ -113,6 +114,8 @@ PLACEMENTS = {
     "giu_gan_no_rbn_32": ({1: ("GIU", 256)}, {3: ("GIU", 256)}, set(), True),
     "giu_gan_no_giu_32": ({}, {}, {1, 3}, True),
     "giu_gan_middle_32": ({2: ("GIU", 128)}, {2: ("GIU", 128)}, {1, 3}, True),
+    "giu_gan_plus_shallow_d_deep_g_32": ({1: ("GIU", 256), 3: ("GIU", 64)},
+                                         {1: ("GIU", 64), 3: ("GIU", 256)}, {1, 3}, True),
     "giu_gan_shallow_d_deep_g_32": ({3: ("GIU", 64)}, {1: ("GIU", 64)}, {1, 3}, True),
     "giu_gan_all_32": ({1: ("GIU", 256), 2: ("GIU", 128), 3: ("GIU", 64)},
                        {1: ("GIU", 64), 2: ("GIU", 128), 3: ("GIU", 256)}, {1, 3}, True),
