@@ -32,11 +32,16 @@ def main(argv: list[str] | None = None) -> int:
         from giugan.profiling.profile import main as profile_main
 
         return profile_main(args[1:])
-    from giugan.cli.lightning import GiuganCLI, stats_main
+    from giugan.cli.errors import run_reporting_errors
 
-    if args and args[0] == "stats":
-        return stats_main(args[1:])
-    # From the console, LightningCLI reads sys.argv itself (as DDP's re-launched ranks do too);
-    # passing the same list as `args` would only add LightningCLI's "args and sys.argv" warning.
-    GiuganCLI(args=None if argv is None else args)
-    return 0
+    def command() -> int:
+        from giugan.cli.lightning import GiuganCLI, stats_main
+
+        if args and args[0] == "stats":
+            return stats_main(args[1:])
+        # From the console, LightningCLI reads sys.argv itself (as DDP's re-launched ranks do
+        # too); passing the same list as `args` would only add LightningCLI's warning about it.
+        GiuganCLI(args=None if argv is None else args)
+        return 0
+
+    return run_reporting_errors(command)

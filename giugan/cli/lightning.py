@@ -1,8 +1,7 @@
-"""The LightningCLI behind ``giugan fit|validate|test|predict`` and ``giugan stats`` (see cli.py)."""
+"""The LightningCLI behind ``giugan fit|validate|test|predict`` and ``giugan stats``."""
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 import warnings
@@ -13,7 +12,6 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from giugan.messages import first_few
 from giugan.training.callbacks import (
     AtomicCheckpointIO,
     GeneratorIterationCheckpoint,
@@ -21,7 +19,16 @@ from giugan.training.callbacks import (
     ImageWriter,
     SampleGrid,
 )
+from giugan.training.callbacks.signals import GracefulStop
 from giugan.training.module import GANModule
+from giugan.training.run_directory import RunDirectoryLock, release_held_locks
+from giugan.training.start_checks import (
+    check_devices,
+    check_image_sizes,
+    check_resume,
+    refuse_fresh_start_over_checkpoints,
+    resolve_checkpoint,
+)
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_epochs": -1,  # training length is model.generator_iterations
@@ -31,21 +38,51 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 
 class SaveFitConfig(SaveConfigCallback):
-    """Save the resolved config into the run directory for ``fit`` only.
+    """Save the resolved config into the run directory, for ``fit`` only, once training starts.
 
-    ``test``/``predict`` runs point at a run's ``config.yaml``; rewriting it with their own
-    subcommand's keys would make it unusable for ``fit --ckpt_path last``.
+    Written at ``on_train_start``: after every check of the start and the checkpoint restore
+    have passed, so a refused start changes no file. A resumed run never replaces the
+    ``config.yaml`` it was trained with: its own config goes beside it as
+    ``config-resume-<iteration>.yaml``. ``test``/``predict`` never write one (they point at the
+    run's ``config.yaml``).
     """
 
+    #: Whether a fit in this process got as far as training (its files are then the run's).
+    any_started = False
+
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if stage == "fit":
-            super().setup(trainer, pl_module, stage)
+        return
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        SaveFitConfig.any_started = True
+        if trainer.ckpt_path is not None:
+            iteration = int(getattr(pl_module, "generator_iteration", 0))
+            self.config_filename = f"config-resume-{iteration:08d}.yaml"
+        super().setup(trainer, pl_module, "fit")
 
 
 class GiuganCLI(LightningCLI):
     """LightningCLI with the GAN module fixed, data modules by class path, and giugan's callbacks."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        from jsonargparse import ArgumentError
+
+        try:
+            self._init_cli(args, run)
+        except ArgumentError as error:
+            # One paragraph instead of the usage text and jsonargparse's union dumps.
+            from giugan.cli.errors import one_paragraph
+
+            print(f"giugan: {one_paragraph(error)}\n(`giugan {self._subcommand_hint(args)} --help` "
+                  f"lists the options)", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    @staticmethod
+    def _subcommand_hint(args: list[str] | None) -> str:
+        words = sys.argv[1:] if args is None else args
+        return words[0] if words and not words[0].startswith("-") else "fit"
+
+    def _init_cli(self, args: list[str] | None, run: bool) -> None:
         super().__init__(
             GANModule,
             LightningDataModule,
@@ -58,8 +95,16 @@ class GiuganCLI(LightningCLI):
             run=run,
         )
 
+    def init_parser(self, **kwargs: Any) -> Any:
+        # Parse errors are raised (and shown as one paragraph by giugan.cli), not printed with
+        # the whole usage text.
+        parser = super().init_parser(**kwargs)
+        parser.exit_on_error = False
+        return parser
+
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(GracefulStop())
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         # Lightning's TQDM bar -> the same bar (same settings) with the generator iteration shown
@@ -78,6 +123,9 @@ class GiuganCLI(LightningCLI):
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(ImageWriter, "predictions")
         parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
+        # One seed: model.seed sets the training noise, the samples, the evaluation draws and the
+        # data order (and so can never disagree with the data module's hyperparameters).
+        parser.link_arguments("model.seed", "data.init_args.seed")
 
     def _parse_ckpt_path(self) -> None:
         """Keep the command line authoritative when ``--ckpt_path`` is a file.
@@ -90,8 +138,8 @@ class GiuganCLI(LightningCLI):
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
-        if kwargs.get("ckpt_path") == "best":
-            kwargs["ckpt_path"] = best_checkpoint_path(self.trainer)
+        if kwargs.get("ckpt_path") is not None:
+            kwargs["ckpt_path"] = resolve_checkpoint(kwargs["ckpt_path"], checkpoint_folder(self.trainer))
         if subcommand == "predict":
             # Prediction needs no data: the writer's (index, latent) pairs feed GANModule.predict_step.
             kwargs.pop("datamodule", None)
@@ -101,18 +149,22 @@ class GiuganCLI(LightningCLI):
         return kwargs
 
     def before_fit(self) -> None:
-        ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
+        """Every check of the start, before any data is read or file written; then the lock."""
+        config = self.config_init[self.subcommand]
+        folder = checkpoint_folder(self.trainer)
+        check_image_sizes(self.datamodule, self.model)
+        check_devices(self.config[self.subcommand].trainer.devices, self.trainer)
+        ckpt_path = resolve_checkpoint(config.get("ckpt_path"), folder)
         if ckpt_path is None:
-            folder = checkpoint_folder(self.trainer)
-            existing = sorted(glob.glob(os.path.join(folder, "*.ckpt")))
-            if existing:
-                raise FileExistsError(
-                    f"The run directory already holds checkpoints ({folder}: "
-                    f"{first_few([os.path.basename(p) for p in existing])}). Starting a new run "
-                    f"there would mix and overwrite them. Resume it with --ckpt_path last, or give "
-                    f"the new run another name (trainer.logger name, e.g. "
-                    f"--trainer.logger.init_args.name), or move the folder away."
-                )
+            refuse_fresh_start_over_checkpoints(folder)
+        else:
+            check_resume(ckpt_path, self.model)
+        if self.trainer.global_rank == 0:
+            self.run_lock = RunDirectoryLock(self.trainer.log_dir or self.trainer.default_root_dir)
+            self.run_lock.acquire()
+
+    def after_fit(self) -> None:
+        release_held_locks()
 
 
 def checkpoint_folder(trainer: Any) -> str:
@@ -126,20 +178,6 @@ def checkpoint_folder(trainer: Any) -> str:
         version = version if isinstance(version, str) else f"version_{version}"
         return os.path.join(str(logger.save_dir or trainer.default_root_dir), str(logger.name), version, "checkpoints")
     return os.path.join(trainer.default_root_dir, "checkpoints")
-
-
-def best_checkpoint_path(trainer: Any) -> str:
-    """``--ckpt_path best``: the run's ``best.ckpt`` (written by ``BestCheckpoint``), or an error."""
-    folder = checkpoint_folder(trainer)
-    path = os.path.join(folder, "best.ckpt")
-    if os.path.isfile(path):
-        return path
-    existing = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "*.ckpt")))
-    raise FileNotFoundError(
-        f"--ckpt_path best: there is no {path}. A best checkpoint is written after each evaluation "
-        f"of a run with metrics (model.init_args.metrics). Checkpoints in that folder: "
-        f"{first_few(existing) if existing else 'none'}. Give one of them with --ckpt_path <file>."
-    )
 
 
 def stats_main(argv: list[str]) -> int:

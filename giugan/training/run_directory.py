@@ -5,8 +5,9 @@ run ends, however it ends. The ranks of one DDP run share it: the process that t
 its token in ``GIUGAN_RUN_TOKEN``, which Lightning's launcher passes on to the ranks it starts
 (ranks on other nodes see ``global_rank > 0`` and never take it). The file is created with
 ``O_CREAT | O_EXCL``, which is atomic on local disks and on NFSv3+ and Lustre, so two runs that
-start at the same moment cannot both win. A lock whose process is gone is reported with the
-command that removes it; it is never taken over silently (on another host we cannot tell).
+start at the same moment cannot both win. A lock left by a dead process of this host (kill -9,
+out of memory) is reported with a warning and taken over; one held from another host is never
+taken over (we cannot tell whether that process lives): the error says how to remove it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,27 @@ import json
 import os
 import socket
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 LOCK_NAME = ".giugan.lock"
 TOKEN_VARIABLE = "GIUGAN_RUN_TOKEN"
+
+
+#: Locks this process holds (released by :func:`release_held_locks`, e.g. when a command ends).
+HELD: list[RunDirectoryLock] = []
+
+
+def release_held_locks(started: bool = True) -> None:
+    """Release every lock this process holds; with ``started=False`` (a refused start) also
+    remove the folders taking the lock created, so the disk is as it was."""
+    while HELD:
+        lock = HELD.pop()
+        if started:
+            lock.release()
+        else:
+            lock.release_and_forget()
 
 
 class RunDirectoryInUseError(RuntimeError):
@@ -67,6 +84,7 @@ class RunDirectoryLock:
             "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "token": uuid.uuid4().hex,
         }
+        self._take_over_if_stale(holder)
         try:
             descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -76,6 +94,24 @@ class RunDirectoryLock:
             json.dump(record, handle)
         os.environ[TOKEN_VARIABLE] = record["token"]
         self._owned = True
+        HELD.append(self)
+
+    def _take_over_if_stale(self, holder: dict[str, Any] | None) -> None:
+        """A lock left by a process of this host that is gone (kill -9, OOM) is reported and removed.
+
+        Only on the same host can we know the process is dead; elsewhere the lock stands.
+        """
+        if holder is None:
+            return
+        pid = holder.get("pid")
+        if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            warnings.warn(
+                f"giugan: {self.path} was left by process {pid} (started {holder.get('started', '?')}), "
+                f"which is no longer running (killed before it could release it); taking it over.",
+                stacklevel=3,
+            )
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     def release(self) -> None:
         """Remove the lock if this process took it (idempotent)."""
@@ -112,13 +148,6 @@ class RunDirectoryLock:
     def _in_use_error(self, holder: dict[str, Any]) -> RunDirectoryInUseError:
         pid, host = holder.get("pid"), holder.get("host", "?")
         since = holder.get("started", "?")
-        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-            return RunDirectoryInUseError(
-                f"The run directory {self.folder} is locked by process {pid} on {host} (since "
-                f"{since}), which is no longer running: a run that was killed (kill -9, power "
-                f"loss) left its lock. Nothing was changed. If no other run uses this directory, "
-                f"remove the lock with `rm {self.path}` and resume with --ckpt_path last."
-            )
         return RunDirectoryInUseError(
             f"The run directory {self.folder} is in use by process {pid} on {host} (since "
             f"{since}). Two runs in one directory would interleave their checkpoints and "

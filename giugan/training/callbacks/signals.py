@@ -31,6 +31,10 @@ from giugan import compat
 EXIT_STATUS = {signal.SIGTERM: 143, signal.SIGINT: 130}
 
 
+#: The stop of the last run in this process that a signal ended (read by the command line).
+LAST_STOP: list[RunStopped] = []
+
+
 class RunStopped(Exception):
     """A run stopped by a signal after writing its checkpoint (the CLI exits 128 + signal)."""
 
@@ -99,4 +103,5 @@ class GracefulStop(Callback):
         finally:
             self.saving = False
         self.stopped = RunStopped(self.received, int(getattr(pl_module, "generator_iteration", 0)), path)
+        LAST_STOP[:] = [self.stopped]
         self.teardown(trainer, pl_module, "fit")

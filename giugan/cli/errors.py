@@ -1,0 +1,87 @@
+"""What the command line shows when a command fails: one paragraph and an exit status.
+
+Bad input (a value, a file, a YAML, a checkpoint, a run directory in use) exits with status 2 and
+the paragraph that names the key or file and the fix; a run stopped by SIGTERM or SIGINT exits
+with 143 or 130 after its checkpoint. Anything else is a bug and keeps its traceback. Set
+``GIUGAN_DEBUG=1`` to see the full traceback of every failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+
+DEBUG_VARIABLE = "GIUGAN_DEBUG"
+USER_ERROR_STATUS = 2
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from jsonargparse import ArgumentError
+
+    from giugan.training.run_directory import RunDirectoryInUseError
+
+    return (ArgumentError, ValueError, OSError, RunDirectoryInUseError)
+
+
+def _bullets(text: str) -> list[str]:
+    """jsonargparse's ``- cause`` items, each joined with its more-indented continuation lines."""
+    items: list[str] = []
+    indent = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        depth = len(line) - len(line.lstrip())
+        if stripped.startswith("- "):
+            items.append(stripped[2:])
+            indent = depth
+        elif items and indent is not None and depth > indent and stripped:
+            items[-1] += " " + stripped
+        else:
+            indent = None
+    return items
+
+
+def one_paragraph(error: BaseException) -> str:
+    """The message a user needs from ``error``: jsonargparse's union dumps reduced to their cause."""
+    text = str(error).strip()
+    causes = [b for b in _bullets(text) if "NoneType" not in b and not b.startswith("Expected a <class")]
+    if causes:
+        key = re.search(r'Parser key "([^"]+)"', text)
+        where = f"{key.group(1)}: " if key else ""
+        return where + " ".join(causes[:2])
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("File \"", "^", "raise ", "Traceback"))]
+    return " ".join(lines[:4]) or type(error).__name__
+
+
+def run_reporting_errors(command: Callable[[], int]) -> int:
+    """Run ``command``; turn user errors and signal stops into a paragraph and an exit status."""
+    from giugan import compat
+    from giugan.training.callbacks.signals import EXIT_STATUS, LAST_STOP
+    from giugan.training.run_directory import release_held_locks
+
+    started = False
+    try:
+        status = command()
+        started = True
+        return status
+    except BaseException as error:
+        started = bool(LAST_STOP) or _training_started()
+        if compat.is_stop_after_batch(error) and LAST_STOP:
+            stop = LAST_STOP.pop()
+            print(f"giugan: {stop}", file=sys.stderr)
+            return EXIT_STATUS.get(stop.signum, 1)
+        if os.environ.get(DEBUG_VARIABLE) or not isinstance(error, _user_error_types()):
+            raise
+        print(f"giugan: {one_paragraph(error)}", file=sys.stderr)
+        print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
+        return USER_ERROR_STATUS
+    finally:
+        release_held_locks(started=started)
+
+
+def _training_started() -> bool:
+    from giugan.cli.lightning import SaveFitConfig
+
+    return SaveFitConfig.any_started
