@@ -1,4 +1,4 @@
-"""Metrics layer: FID, Inception Score and KID with a pinned protocol (DESIGN.md "Metrics").
+"""Metrics layer: FID, Inception Score and KID with a pinned protocol.
 
 Knows torch and torchmetrics only. Public entry points:
 
@@ -22,9 +22,11 @@ from giugan.metrics.extractors import (
     build_extractor,
     resolve_inception_weights,
 )
+from giugan.metrics.fid import frechet_distance
+from giugan.metrics.precompute import compute_reference_statistics
 from giugan.metrics.quantize import QUANTISATION, quantize_images
-from giugan.metrics.reference import frechet_distance, reference_file_path
-from giugan.metrics.suite import GenerativeMetrics, compute_reference_statistics
+from giugan.metrics.reference import reference_file_path
+from giugan.metrics.suite import GenerativeMetrics
 
 __all__ = [
     "INCEPTION_RESIZE",
