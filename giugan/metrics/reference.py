@@ -216,7 +216,8 @@ class ReferenceStatistics:
 
     def check(self, key: dict[str, Any]) -> None:
         """Raise ``ValueError`` unless ``key`` is one :meth:`key` makes for this suite."""
-        expected = self.key(str(key.get("reference_id")), key.get("num_real"))  # type: ignore[arg-type]
+        num_real = key.get("num_real")
+        expected = self.key(str(key.get("reference_id")), num_real)  # type: ignore[arg-type]
         if key != expected:
             raise ValueError(
                 "The reference key was not made by this GenerativeMetrics (extractor, weights, "
@@ -225,7 +226,7 @@ class ReferenceStatistics:
             )
 
     def load(self, key: dict[str, Any], scores: list[Score]) -> bool:
-        """Load the cached statistics of ``scores`` (those needing real images); every rank calls it.
+        """Load the cached statistics of ``scores`` (those needing real images); all ranks call it.
 
         Returns True on a hit. On a miss (no file, or a file that cannot be read, was written
         for another key, holds NaN/inf or the wrong number of images: warned) the real states are

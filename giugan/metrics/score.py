@@ -17,6 +17,7 @@ enabled ones with :class:`ScoreSettings` and the extractor's output width.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -52,6 +53,15 @@ class PrecomputedFeatures(nn.Module):
         return features
 
 
+def require_int(name: str, value: object, minimum: int) -> None:
+    """Raise ``ValueError`` naming the config key unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"GenerativeMetrics: `{name}` must be an integer >= {minimum}, got {value!r}; "
+            f"set `metrics.init_args.{name}` accordingly."
+        )
+
+
 @dataclass(frozen=True)
 class ScoreSettings:
     """The options of :class:`~giugan.metrics.GenerativeMetrics` that the scores read."""
@@ -60,6 +70,11 @@ class ScoreSettings:
     inception_score_splits: int
     kid_subset_size: int
     kid_subsets: int
+
+    def __post_init__(self) -> None:
+        require_int("kid_subset_size", self.kid_subset_size, 2)
+        require_int("kid_subsets", self.kid_subsets, 1)
+        require_int("inception_score_splits", self.inception_score_splits, 1)
 
 
 class Score(nn.Module, ABC):
@@ -129,7 +144,13 @@ class Score(nn.Module, ABC):
         with synchronised(self.metric, self.width) as metric:
             counts = self.counts(metric)
             self.check_counts(counts)
-            return self.values(metric), counts
+            values = self.values(metric)
+        for name, value in values.items():
+            if not math.isfinite(value):
+                raise RuntimeError(
+                    f"Metric '{name}' evaluated to {value}; the features are invalid."
+                )
+        return values, counts
 
     @abstractmethod
     def counts(self, metric: Metric) -> dict[str, int]:
@@ -150,4 +171,4 @@ class Score(nn.Module, ABC):
         """The protocol entries of this score (written whether or not it is enabled)."""
 
 
-__all__ = ["PrecomputedFeatures", "Score", "ScoreSettings"]
+__all__ = ["PrecomputedFeatures", "Score", "ScoreSettings", "require_int"]
