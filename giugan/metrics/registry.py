@@ -16,10 +16,11 @@ Adding a score, e.g. precision/recall:
 3. its test ``tests/metrics/test_<score>.py`` (values against a reference implementation,
    the count check's message, the protocol entries).
 
-The coordinator, the reference cache and the DDP code need no change, with one exception: the
-config schema is built from the signature of ``GenerativeMetrics``, so a score that a config
-switches on (or that has options) also needs that boolean argument, named as its key here (and
-its options, added to :class:`~giugan.metrics.score.ScoreSettings`).
+The reference cache and the DDP code need no change. The coordinator needs one only because
+the config schema is built from the signature of ``GenerativeMetrics``: a score that a config
+switches on needs a boolean argument there named as its key here (and an entry in its
+``enabled`` dict); options of its own are further arguments, passed on in
+:class:`~giugan.metrics.score.ScoreSettings`.
 """
 
 from __future__ import annotations
