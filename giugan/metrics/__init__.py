@@ -1,6 +1,6 @@
-"""Metrics layer: FID, Inception Score and KID with a pinned protocol (DESIGN.md "Metrics").
+"""Metrics layer: FID, Inception Score and KID with a pinned protocol.
 
-Knows torch and torchmetrics only. Public entry points:
+Knows torch, torchmetrics and torch-fidelity only. Public entry points:
 
 * :class:`GenerativeMetrics` — the module a training module owns (real-statistics cache,
   fake updates, DDP-safe ``compute()``, ``protocol()``).
@@ -8,6 +8,11 @@ Knows torch and torchmetrics only. Public entry points:
 * :func:`quantize_images` — generator output in [-1, 1] to uint8.
 * :func:`build_extractor`, :class:`InceptionExtractor`, :class:`StandInExtractor`.
 * :func:`frechet_distance` — the Fréchet distance of two Gaussians, float64.
+
+Layout: one module per score (``fid``, ``inception_score``, ``kid``) implementing the ``Score``
+interface (``score``) and listed in the one table of ``registry``; ``reference`` (the
+real-statistics cache), ``distributed`` (everything across ranks), ``features`` (the shared
+extractor), ``precompute`` (``giugan stats``) and ``suite`` (the coordinator).
 """
 
 from giugan.metrics.extractors import (
@@ -22,9 +27,11 @@ from giugan.metrics.extractors import (
     build_extractor,
     resolve_inception_weights,
 )
+from giugan.metrics.fid import frechet_distance
+from giugan.metrics.precompute import compute_reference_statistics
 from giugan.metrics.quantize import QUANTISATION, quantize_images
-from giugan.metrics.reference import frechet_distance, reference_file_path
-from giugan.metrics.suite import GenerativeMetrics, compute_reference_statistics
+from giugan.metrics.reference import reference_file_path
+from giugan.metrics.suite import GenerativeMetrics
 
 __all__ = [
     "INCEPTION_RESIZE",

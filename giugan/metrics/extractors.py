@@ -7,21 +7,21 @@ carries the attributes that define a metric protocol: ``name``, ``num_features``
 ``resize`` (how images reach the network's input size) and ``identity`` (a string that changes
 whenever the features could change: weights hash, seed, dimensions).
 
-* :class:`InceptionExtractor` — the TF-compatible InceptionV3 of torch-fidelity, through
-  ``torchmetrics.image.fid.NoTrainInceptionV3`` with ``antialias=False`` (the TF-1.x bilinear
-  resize to 299x299 that torch-fidelity and the original TF FID code use). One forward pass yields
-  both the 2048-d pool features (FID, KID) and the 1008-d ``logits_unbiased`` (IS, as in
-  torch-fidelity and torchmetrics' ``InceptionScore``). Weights come from a local file
+* :class:`InceptionExtractor` — the TF-compatible InceptionV3 of torch-fidelity, through its
+  public ``torch_fidelity.feature_extractor_inceptionv3.FeatureExtractorInceptionV3``, which
+  resizes to 299x299 with the TF-1.x bilinear resize (no antialiasing) that the original TF FID
+  code uses. One forward pass yields both the 2048-d pool features (feature ``"2048"``: FID, KID)
+  and the 1008-d ``"logits_unbiased"`` (IS, as in torch-fidelity and torchmetrics'
+  ``InceptionScore``). Weights come from a local file
   (argument or ``GIUGAN_INCEPTION_WEIGHTS``) or from torch-fidelity's release via the torch hub
   cache; when neither works, :class:`InceptionWeightsUnavailable` says what to do.
-* :class:`StandInExtractor` — a tiny deterministic random conv net for tests and for the quickstart
-  on machines without the Inception weights. **It is not Inception: its FID/IS/KID values are
-  not comparable with any published number.**
+* :class:`StandInExtractor` — a tiny deterministic random conv net for tests and for the
+  quickstart on machines without the Inception weights. **It is not Inception: its FID/IS/KID
+  values are not comparable with any published number.**
 
-Sharing one extractor between FID, IS and KID: the metric suite (:mod:`giugan.metrics.suite`)
-runs the extractor once per batch and hands the features to each torchmetrics object through an
-identity module (see the suite's docstring for why this was chosen over torchmetrics'
-``FeatureShare`` or a caching wrapper).
+Sharing one extractor between FID, IS and KID:
+:func:`giugan.metrics.features.extract_features` runs it once per batch for every score (see
+:class:`giugan.metrics.score.PrecomputedFeatures` for why).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class InceptionExtractor(nn.Module):
     """TF-compatible InceptionV3 (torch-fidelity weights) giving pool features and logits at once.
 
     Input: uint8 images ``(B, 3, H, W)``; they are resized to 299x299 with torch-fidelity's
-    TF-1.x-compatible bilinear resize (``antialias=False``), scaled by ``(x - 128) / 128`` and
+    TF-1.x-compatible bilinear resize (no antialiasing), scaled by ``(x - 128) / 128`` and
     passed through the network in float32. Output: ``(features (B, 2048), logits (B, 1008))``
     where the logits are torch-fidelity's ``logits_unbiased`` used for the Inception Score.
 
@@ -167,7 +167,7 @@ class InceptionExtractor(nn.Module):
         weights_sha256: str | None = None,
     ) -> None:
         super().__init__()
-        from torchmetrics.image.fid import NoTrainInceptionV3
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         path = resolve_inception_weights(weights_path)
         digest = sha256_of_file(path)
@@ -200,11 +200,10 @@ class InceptionExtractor(nn.Module):
             )
         del state_dict
         try:
-            self.network = NoTrainInceptionV3(
+            self.network = FeatureExtractorInceptionV3(
                 name="inception-v3-compat",
                 features_list=["2048", "logits_unbiased"],
                 feature_extractor_weights_path=str(path),
-                antialias=False,
             )
         except Exception as err:  # strict load_state_dict: missing/unexpected keys, wrong shapes
             raise InvalidInceptionWeights(
@@ -223,9 +222,7 @@ class InceptionExtractor(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(pool features (B, 2048), logits_unbiased (B, 1008))`` for uint8 images."""
         _check_images(images)
-        weight = self.network.fc.weight
-        self.network._dtype = weight.dtype
-        features, logits = self.network._torch_fidelity_forward(images)
+        features, logits = self.network(images)
         return features.reshape(images.shape[0], -1), logits.reshape(images.shape[0], -1)
 
 

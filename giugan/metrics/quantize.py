@@ -2,7 +2,7 @@
 
 FID/IS/KID reference implementations (TF, torch-fidelity) read 8-bit images. A generator emits
 floats in [-1, 1]; we map them to uint8 ourselves instead of torchmetrics' ``normalize=True``,
-which multiplies by 255 and *truncates* (DESIGN.md, "Known traps").
+which multiplies by 255 and *truncates* (an output of 0.999 gives 254.87, stored as 254, not 255).
 """
 
 from __future__ import annotations

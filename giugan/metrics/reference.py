@@ -1,4 +1,4 @@
-"""Real-image statistics on disk, and the Fréchet distance as a pure function.
+"""Real-image statistics: their key, the cache file, and loading/saving/sharding them over ranks.
 
 A reference file holds what FID and KID need from the real images (FID: feature sum,
 feature outer-product sum and count; KID: the real features themselves) together with the
@@ -8,6 +8,11 @@ versions). The file name is derived from a hash of the key and the key is stored
 a file whose stored key differs, that cannot be read, or whose numbers are not finite is never
 trusted: :func:`read_reference_file` warns and returns ``None`` so the caller recomputes.
 Files are written atomically (temporary file in the same folder, then ``os.replace``).
+
+:class:`ReferenceStatistics` is the cache of one :class:`~giugan.metrics.GenerativeMetrics`: it
+builds keys, and loads and saves the real statistics of the enabled scores (every rank calls it;
+the ranks agree on hits and writes, and loaded statistics are sharded so that a DDP sum/gather
+counts them exactly once).
 """
 
 from __future__ import annotations
@@ -21,58 +26,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from giugan.metrics.distributed import all_ranks_agree, rank_and_world
+from giugan.metrics.quantize import QUANTISATION
+from giugan.metrics.score import Score
 
 #: Bump when the file layout changes; files of another format are recomputed.
 REFERENCE_FORMAT = 1
-
-ArrayLike = np.ndarray | Tensor | list | tuple
-
-
-def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike) -> float:
-    r"""Fréchet distance between the Gaussians N(mu1, sigma1) and N(mu2, sigma2), in float64.
-
-    :math:`d^2 = \lVert\mu_1-\mu_2\rVert^2 + \operatorname{tr}(\Sigma_1 + \Sigma_2
-    - 2(\Sigma_1\Sigma_2)^{1/2})` (Heusel et al. 2017, the FID). The trace of the matrix square
-    root is computed by the symmetric eigen method: :math:`\operatorname{tr}(\Sigma_1\Sigma_2)^{1/2}
-    = \sum_i \sqrt{\lambda_i(\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2})}`, with eigenvalues clipped
-    at zero, which stays real and stable for the singular covariances of few samples.
-
-    Args:
-        mu1, mu2: means, shape ``(d,)``.
-        sigma1, sigma2: covariances, shape ``(d, d)``, symmetric positive semi-definite.
-
-    Returns:
-        The squared Fréchet distance as a Python float.
-
-    Raises:
-        ValueError: shapes disagree or an input contains NaN/inf.
-    """
-    arrays = []
-    for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
-        if isinstance(value, Tensor):
-            value = value.detach().cpu().double().numpy()
-        array = np.asarray(value, dtype=np.float64)
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"frechet_distance: {name} contains NaN or inf values.")
-        arrays.append(array)
-    m1, s1, m2, s2 = arrays
-    d = m1.shape[0] if m1.ndim == 1 else -1
-    if m1.shape != (d,) or m2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise ValueError(
-            "frechet_distance expects mu1, mu2 of shape (d,) and sigma1, sigma2 of shape (d, d); "
-            f"got {m1.shape}, {m2.shape}, {s1.shape}, {s2.shape}."
-        )
-    s1 = (s1 + s1.T) / 2
-    s2 = (s2 + s2.T) / 2
-    eigenvalues, eigenvectors = np.linalg.eigh(s1)
-    s1_root = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
-    inner = s1_root @ s2 @ s1_root
-    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0.0, None)).sum()
-    diff = m1 - m2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt)
 
 
 def key_digest(key: dict[str, Any]) -> str:
@@ -178,10 +140,192 @@ def read_reference_file(
     return stats
 
 
+def library_versions() -> dict[str, str | None]:
+    """Versions of torch, torchmetrics and torch-fidelity (part of keys and protocols)."""
+    import torchmetrics
+
+    try:
+        import torch_fidelity
+
+        fidelity: str | None = torch_fidelity.__version__
+    except ImportError:  # pragma: no cover - torch-fidelity is a pinned dependency
+        fidelity = None
+    return {
+        "torch": torch.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "torch_fidelity": fidelity,
+    }
+
+
+class ReferenceStatistics:
+    """The real-statistics cache of one metric suite: key, load, save and shard over ranks.
+
+    Args:
+        cache_dir: folder of the cache files.
+        extractor_name: "inception" or "standin".
+        extractor: the feature extractor (``None`` when the metrics are unavailable); its
+            ``identity``, ``weights_sha256``, ``resize`` and ``num_features`` enter the key.
+    """
+
+    def __init__(self, cache_dir: str, extractor_name: str, extractor: nn.Module | None) -> None:
+        self.cache_dir = cache_dir
+        self.extractor_name = extractor_name
+        self.extractor = extractor
+        # Statistics loaded outside torch.distributed, re-sharded if a process group appears
+        # later (see reshard); and the (rank, world) they were applied for.
+        self._loaded: dict[str, Tensor] | None = None
+        self._layout: tuple[int, int] | None = None
+
+    def key(self, reference_id: str, num_real: int) -> dict[str, Any]:
+        """Everything that determines the real statistics, as a JSON-serialisable dict.
+
+        Args:
+            reference_id: dataset, split and image size, e.g. ``"cifar10-train-32"`` (given by
+                the data module).
+            num_real: number of real images the statistics are computed on.
+        """
+        if not isinstance(reference_id, str) or not reference_id.strip():
+            raise ValueError(
+                f"reference_key: `reference_id` must be a non-empty string naming the dataset, "
+                f"split and image size (e.g. 'cifar10-train-32'); got {reference_id!r}."
+            )
+        if isinstance(num_real, bool) or not isinstance(num_real, int) or num_real < 2:
+            raise ValueError(
+                f"reference_key: `num_real` must be an integer >= 2 (FID needs a covariance); "
+                f"got {num_real!r}."
+            )
+        network = self.extractor
+        versions = library_versions()
+        return {
+            "format": REFERENCE_FORMAT,
+            "reference_id": reference_id,
+            "num_real": num_real,
+            "extractor": self.extractor_name,
+            "extractor_identity": getattr(network, "identity", "unavailable"),
+            "weights_sha256": getattr(network, "weights_sha256", None),
+            "resize": getattr(network, "resize", "unavailable"),
+            "feature_dim": getattr(network, "num_features", None),
+            "quantisation": QUANTISATION,
+            "torchmetrics": versions["torchmetrics"],
+            "torch_fidelity": versions["torch_fidelity"],
+        }
+
+    def path(self, key: dict[str, Any]) -> Path:
+        """The cache file for ``key`` (it may not exist yet)."""
+        return reference_file_path(self.cache_dir, key)
+
+    def check(self, key: dict[str, Any]) -> None:
+        """Raise ``ValueError`` unless ``key`` is one :meth:`key` makes for this suite."""
+        num_real = key.get("num_real")
+        expected = self.key(str(key.get("reference_id")), num_real)  # type: ignore[arg-type]
+        if key != expected:
+            raise ValueError(
+                "The reference key was not made by this GenerativeMetrics (extractor, weights, "
+                f"resize or library versions differ): got {key!r}, expected {expected!r}. Build "
+                "keys with `metrics.reference_key(reference_id, num_real)`."
+            )
+
+    def load(self, key: dict[str, Any], scores: list[Score]) -> bool:
+        """Load the cached statistics of ``scores`` (those needing real images); all ranks call it.
+
+        Returns True on a hit. On a miss (no file, or a file that cannot be read, was written
+        for another key, holds NaN/inf or the wrong number of images: warned) the real states are
+        emptied and False is returned. The answer is the same on every rank.
+        """
+        self.check(key)
+        path = self.path(key)
+        required: dict[str, tuple[int | None, ...]] = {}
+        for score in scores:
+            required.update(score.reference_shapes())
+        stats = read_reference_file(path, key, required)
+        if stats is not None:
+            counts = [score.reference_count(stats) for score in scores]
+            if any(count != key["num_real"] for count in counts):
+                warnings.warn(
+                    f"Ignoring the cached real-image statistics '{path}': they hold {counts} "
+                    f"images, the key says {key['num_real']}. They will be recomputed.",
+                    stacklevel=3,
+                )
+                stats = None
+        if not all_ranks_agree(stats is not None):
+            self.reset(scores)  # a clean slate for update_real
+            return False
+        assert stats is not None
+        _, world = rank_and_world()
+        self._apply(stats, scores)
+        self._loaded = stats if world == 1 else None
+        return True
+
+    def save(self, key: dict[str, Any], scores: list[Score]) -> Path:
+        """Write the rank-synchronised statistics of ``scores``; every rank calls it.
+
+        Only rank 0 writes (atomically); all ranks then agree that the write succeeded, so the
+        file exists for everyone when this returns.
+
+        Raises:
+            ValueError: the number of real images seen differs from ``key["num_real"]``.
+            RuntimeError: rank 0 could not write the file.
+        """
+        self.check(key)
+        stats: dict[str, Tensor] = {}
+        counts: dict[str, int] = {}
+        for score in scores:
+            exported = score.export_reference()
+            stats.update(exported)
+            counts[score.label] = score.reference_count(exported)
+        for which, count in counts.items():
+            if count != key["num_real"]:
+                raise ValueError(
+                    f"save_reference: the {which} real statistics hold {count} images over all "
+                    f"ranks but the key says num_real={key['num_real']}. Feed each real image "
+                    "exactly once (a DistributedSampler pads by repeating images: use a sampler "
+                    "without padding, or state the true count), or call reset_real() and start "
+                    "again."
+                )
+        rank, _ = rank_and_world()
+        path = self.path(key)
+        error: BaseException | None = None
+        if rank == 0:
+            try:
+                write_reference_file(path, key, stats)
+            except Exception as err:  # noqa: BLE001 - re-raised below once every rank knows
+                error = err
+        if not all_ranks_agree(error is None):
+            if error is not None:
+                raise error
+            raise RuntimeError(
+                f"save_reference: rank 0 failed to write '{path}'; see rank 0's error message."
+            )
+        return path
+
+    def reshard(self, scores: list[Score]) -> None:
+        """Re-split statistics loaded before torch.distributed started over the ranks now."""
+        if self._loaded is not None and self._layout != rank_and_world():
+            self._apply(self._loaded, scores)
+
+    def forget(self) -> None:
+        """The states no longer hold exactly the loaded statistics (real images were added)."""
+        self._loaded = None
+        self._layout = None
+
+    def reset(self, scores: list[Score]) -> None:
+        """Empty the real states of ``scores`` and forget what was loaded."""
+        for score in scores:
+            score.reset_real()
+        self.forget()
+
+    def _apply(self, stats: dict[str, Tensor], scores: list[Score]) -> None:
+        rank, world = rank_and_world()
+        for score in scores:
+            score.load_reference(stats, rank, world)
+        self._layout = (rank, world)
+
+
 __all__ = [
     "REFERENCE_FORMAT",
-    "frechet_distance",
+    "ReferenceStatistics",
     "key_digest",
+    "library_versions",
     "read_reference_file",
     "reference_file_path",
     "write_reference_file",

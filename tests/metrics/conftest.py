@@ -1,4 +1,4 @@
-"""Fixtures for the metrics tests: deterministic images and a random-weight Inception file."""
+"""Fixtures for the metrics tests: deterministic images, filled suites, a random-weight Inception."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from giugan.metrics import GenerativeMetrics
+from giugan.metrics import GenerativeMetrics, StandInExtractor
 
 
 def make_images(count: int, seed: int, size: int = 16, shift: float = 0.0) -> torch.Tensor:
@@ -24,6 +25,36 @@ def make_images(count: int, seed: int, size: int = 16, shift: float = 0.0) -> to
     noise = 0.1 * torch.rand(count, 3, size, size, generator=generator)
     images = (smooth + noise + shift).clamp(0, 1) * 255
     return images.round().to(torch.uint8)
+
+
+REAL = make_images(160, seed=10)
+FAKE = make_images(160, seed=11, shift=0.15)
+
+
+def filled(metrics: GenerativeMetrics, real=REAL, fake=FAKE, batch: int = 40) -> GenerativeMetrics:
+    """``metrics`` after ``update_real``/``update_fake`` with ``real``/``fake`` in batches."""
+    for i in range(0, len(real), batch):
+        metrics.update_real(real[i : i + batch])
+    for i in range(0, len(fake), batch):
+        metrics.update_fake(fake[i : i + batch])
+    return metrics
+
+
+def gaussian(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the stand-in extractor's features of ``images``."""
+    features = StandInExtractor()(images)[0].double().numpy()
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def real_state(metrics: GenerativeMetrics) -> list[torch.Tensor]:
+    """The FID sums and count and the KID real features of ``metrics``."""
+    fid = metrics.fid_metric
+    return [
+        fid.real_features_sum.clone(),
+        fid.real_features_cov_sum.clone(),
+        fid.real_features_num_samples.clone(),
+        torch.cat(metrics.kid_metric.real_features),
+    ]
 
 
 @pytest.fixture

@@ -63,3 +63,54 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     assert metrics.load_reference(metrics.reference_key("ddp-test", ddp_worker.NUM_IMAGES))
     metrics.update_fake(ddp_worker.images()[1])
     assert metrics.compute()["fid"] == pytest.approx(expected["fid"], rel=1e-4)
+
+
+# --------------------------------------------------------------------------- single process
+def test_helpers_outside_a_process_group() -> None:
+    from giugan.metrics.distributed import all_ranks_agree, rank_and_world, rows
+
+    assert rank_and_world() == (0, 1)
+    assert all_ranks_agree(True) is True and all_ranks_agree(False) is False
+    assert rows([torch.zeros(3, 2), torch.zeros(4, 2)]) == 7 and rows([]) == 0
+
+
+def test_synchronised_merges_list_states_and_restores_them() -> None:
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from giugan import compat
+    from giugan.metrics.distributed import synchronised
+    from giugan.metrics.score import PrecomputedFeatures
+
+    kid = KernelInceptionDistance(feature=PrecomputedFeatures(2), subset_size=2)
+    kid.update(torch.ones(3, 2), real=True)
+    kid.update(torch.zeros(1, 2), real=True)
+    with pytest.raises(KeyError), synchronised(kid, 2) as metric:
+        assert [tuple(part.shape) for part in metric.real_features] == [(4, 2)]
+        assert metric.fake_features[0].shape == (0, 2)  # an empty (0, width) part, never []
+        raise KeyError("the block raises")
+    assert not compat.is_synced(kid)
+
+
+def test_seeded_is_reproducible_and_restores_the_generator() -> None:
+    from giugan.metrics.distributed import seeded
+
+    torch.manual_seed(5)
+    with seeded():
+        first = torch.rand(2)
+    after = torch.rand(2)
+    with seeded():
+        assert torch.equal(torch.rand(2), first)
+    torch.manual_seed(5)
+    assert torch.equal(torch.rand(2), after)
+
+
+def test_make_states_updatable_clones_inference_tensors() -> None:
+    from giugan.metrics.distributed import make_states_updatable
+
+    metrics = GenerativeMetrics(extractor="standin", kid=False, inception_score=False)
+    with torch.inference_mode():
+        metrics.reset_real()
+    fid = metrics.fid_metric
+    assert fid.real_features_sum.is_inference()
+    make_states_updatable([fid])
+    assert not fid.real_features_sum.is_inference()

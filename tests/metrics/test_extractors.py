@@ -150,18 +150,19 @@ def test_wrong_keys_or_shapes_are_a_clear_error(tmp_path: Path) -> None:
 def test_inception_wrapper_preprocessing_and_outputs(random_inception, monkeypatch) -> None:
     """uint8 in; TF-compatible bilinear resize (antialias=False) to 299; 2048 + 1008 out."""
     path, reference = random_inception
-    import torchmetrics.image.fid as tm_fid
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
 
     resize_calls = []
-    original_resize = tm_fid.interpolate_bilinear_2d_like_tensorflow1x
+    original_resize = fidelity_inception.interpolate_bilinear_2d_like_tensorflow1x
 
     def spy(x, size, align_corners):
         resize_calls.append((x.dtype, tuple(size), align_corners))
         return original_resize(x, size=size, align_corners=align_corners)
 
-    monkeypatch.setattr(tm_fid, "interpolate_bilinear_2d_like_tensorflow1x", spy)
+    monkeypatch.setattr(fidelity_inception, "interpolate_bilinear_2d_like_tensorflow1x", spy)
     extractor = InceptionExtractor(path, weights_sha256=None)
-    assert extractor.network.use_antialias is False
+    # torch-fidelity's public extractor: the TF-1.x resize is its only resize (no antialias)
+    assert type(extractor.network) is fidelity_inception.FeatureExtractorInceptionV3
     images = make_images(1, seed=3, size=32)  # one image: a 299x299 Inception pass is slow on CPU
     features, logits = extractor(images)
     assert features.shape == (1, 2048) and logits.shape == (1, 1008)

@@ -1,4 +1,4 @@
-"""frechet_distance against closed forms and scipy's matrix square root."""
+"""FID: frechet_distance against closed forms and scipy's sqrtm, and FIDScore in the suite."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import scipy.linalg
 import torch
 
 from giugan.metrics import frechet_distance
+
+from .conftest import FAKE, REAL, filled, gaussian
 
 
 def test_diagonal_closed_form() -> None:
@@ -50,3 +52,32 @@ def test_errors_on_shapes_and_non_finite() -> None:
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
     with pytest.raises(ValueError, match="NaN"):
         frechet_distance(np.array([0.0, np.nan]), np.eye(2), np.zeros(2), np.eye(2))
+
+
+# --------------------------------------------------------------------------- in the suite
+def test_fid_of_a_set_against_itself_is_zero(standin_metrics) -> None:
+    scores = filled(standin_metrics(), REAL, REAL).compute()
+    different = filled(standin_metrics(), REAL, FAKE).compute()["fid"]
+    assert different > 0.1
+    assert abs(scores["fid"]) < 1e-3 * different
+    assert abs(scores["kid_mean"]) < 1e-3 * different
+
+
+def test_fid_equals_frechet_distance_of_the_same_features(standin_metrics) -> None:
+    fid = filled(standin_metrics()).compute()["fid"]
+    expected = frechet_distance(*gaussian(REAL), *gaussian(FAKE))
+    assert fid == pytest.approx(expected, rel=1e-6)
+
+
+def test_too_few_samples_for_fid(standin_metrics) -> None:
+    metrics = standin_metrics(inception_score=False, kid=False)
+    metrics.update_real(REAL[:10])
+    metrics.update_fake(FAKE[:1])
+    with pytest.raises(
+        ValueError, match=r"at least 2 real and 2 generated.*10 real and 1 generated"
+    ):
+        metrics.compute()
+    empty = standin_metrics(inception_score=False, kid=False)
+    empty.update_fake(FAKE[:5])
+    with pytest.raises(ValueError, match="0 real.*load_reference"):
+        empty.compute()
