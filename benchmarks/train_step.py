@@ -1,6 +1,6 @@
 """Generator iterations per second: ``GANModule`` under the Lightning Trainer vs a bare PyTorch loop.
 
-Issue 4 item 9. Both sides train the same networks (a preset, by default ``giu_gan_32``), with the
+Both sides train the same networks (a preset, by default ``giu_gan_32``), with the
 same batch size, device, WGAN-GP loss (penalty in the same critic step, lambda 10), ``n_critic``
 1 and Adam(2e-4, betas (0, 0.9)), on the same real batches, pre-generated in memory on the
 training device (so data loading is not measured), and with the same per-iteration noise
@@ -509,7 +509,7 @@ def summary(record: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         description="Generator iterations/s of GANModule under the Lightning Trainer vs a bare "
-        "PyTorch loop doing the same math, measured side by side (issue 4 item 9)."
+        "PyTorch loop doing the same math, measured side by side."
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--preset", default="giu_gan_32",

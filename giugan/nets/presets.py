@@ -1,7 +1,7 @@
 """Named (generator, discriminator) pairs, one per table row of both papers.
 
 A preset is a function returning ``(G, D)`` built from the same classes a YAML config uses; it is
-never a subclass. The placements follow spec section 4.2 ("slot i" = after block i):
+never a subclass. The placements follow docs/architectures.md ("slot i" = after block i):
 
 * GIU-GAN 32: GIU(256) after G block 1 and after D block 3; RBN in G blocks 1 and 3.
 * GIU-GAN 64: GIU(512), GIU(256) after G blocks 1, 2; GIU(256), GIU(512) after D blocks 3, 4.

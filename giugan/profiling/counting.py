@@ -1,4 +1,4 @@
-"""Parameter and MAC counting with the 2020 ``thop`` rules (spec section 4.1), without thop.
+"""Parameter and MAC counting with the 2020 ``thop`` rules (docs/counting.md), without thop.
 
 The papers' "FLOPs" are thop multiply-accumulates for one image (batch 1), generator and
 discriminator summed, counted by the mid-2020 thop rules (0.0.31 line). This module re-implements
@@ -207,13 +207,14 @@ def count_module_macs(module: nn.Module, *inputs: Tensor, relu_ops: bool = False
 
 @dataclass(frozen=True)
 class PairCount:
-    """Counts of a (generator, discriminator) pair at batch 1 (spec 4.1).
+    """Counts of a (generator, discriminator) pair at batch 1 (docs/counting.md).
 
     ``*_params`` are trainable parameters (the papers' Params). ``*_macs`` follow the 2020 rules
     with ReLU = 0; ``*_relu`` is the number of elements entering ReLUs, which the older thop rule
     (``relu_ops=True``) adds as one op each. ``*_thop_params`` is what thop-2020 itself reports as
     parameters: only those of executed modules with a registered rule, so e.g. RBN's 5C and a
-    self-attention's gamma are left out (diagnostic only; spec 4.1 counts all trainable ones).
+    self-attention's gamma are left out (diagnostic only; docs/counting.md counts all trainable
+    ones).
     """
 
     generator_params: int
@@ -287,7 +288,7 @@ def count_pair(
 def count(
     generator: nn.Module, discriminator: nn.Module, relu_ops: bool = False
 ) -> tuple[int, int]:
-    """``(params, macs)`` of G + D with the 2020 thop rules, batch 1 (spec 4.1).
+    """``(params, macs)`` of G + D with the 2020 thop rules, batch 1 (docs/counting.md).
 
     Args:
         generator: takes z of shape (1, ``generator.z_dim``).

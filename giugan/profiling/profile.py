@@ -3,7 +3,7 @@
 Every row of GIU-GANs Tables 1-8 is data here (:data:`PAPER_ROWS`): the row name as printed, the
 preset that reproduces it, the printed Params and FLOPs, the counting rule, and a note where the
 row does not match. ``--table igan2`` prints the iGAN report's Table 2 (module parameter counts).
-Counts use :mod:`giugan.profiling.counting` (2020 thop rules, batch 1, G + D; spec section 4.1).
+Counts use :mod:`giugan.profiling.counting` (2020 thop rules, batch 1, G + D; docs/counting.md).
 
 Examples::
 
@@ -40,7 +40,8 @@ __all__ = [
     "values_match",
 ]
 
-#: Counting-rule variants (spec 4.1). ``thop-2020``: ReLU counts 0. ``thop-2020+relu``: ReLU counts
+#: Counting-rule variants (docs/counting.md). ``thop-2020``: ReLU counts 0. ``thop-2020+relu``: ReLU
+#: counts
 #: one op per input element, the older thop rule that reproduces the WGAN-GP rows.
 RULES: dict[str, bool] = {"thop-2020": False, "thop-2020+relu": True}
 
@@ -70,13 +71,13 @@ class PaperRow:
 # --- notes (shared by several rows) --------------------------------------------------------------
 
 _RELU_RULE = (
-    "Counted with ReLU = 1 op per element (the older thop rule, a documented rule variant; spec "
-    "4.1/4.4): the WGAN-GP rows exceed the architecturally identical SNGAN rows by exactly one "
+    "Counted with ReLU = 1 op per element (the older thop rule, a documented rule variant; "
+    "docs/counting.md): the WGAN-GP rows exceed the architecturally identical SNGAN rows by exactly one "
     "op per hidden G activation."
 )
 _GIU_FLOPS = (
     "Params match. FLOPs: the paper's GIU-GAN MACs are 0.01-0.08M above our count for every "
-    "GIU row (spec 4.4/6: something small the authors counted that we cannot identify); the "
+    "GIU row (docs/counting.md: something small the authors counted that we cannot identify); the "
     "differences between GIU rows (Table 4's K / Group_Channels sweep, Table 1's placements) are "
     "reproduced."
 )
@@ -110,7 +111,7 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
              note="GIU(128) after G block 2 and D block 2." + _RBN_PARAMS + " FLOPs: printed "
                   "with a lower-case 'm' (read as M); 0.03M low like every GIU row." + _RBN),
     PaperRow("1", CIFAR, "Shallow D and Deep G", "giu_gan_shallow_d_deep_g_32", "1.92M", "98.15M",
-             note="No match (spec 4.4): GIU(64) after D block 1 and G block 3 gives 1.85M / "
+             note="No match (docs/counting.md): GIU(64) after D block 1 and G block 3 gives 1.85M / "
                   "97.25M; the printed 1.92M equals the Deep-D-Shallow-G row, so the paper's row "
                   "is probably wrong."),
     PaperRow("1", CIFAR, "Deep D and Shallow G", "giu_gan_32", "1.92M", "97.23M",
@@ -153,7 +154,7 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
     PaperRow("4", CIFAR, "K=5, Group_Channels=16", "giu_gan_k5_32", "1.95M", "97.76M",
              note=_giu(_TABLE4)),
     PaperRow("4", CIFAR, "K=7, Group_Channels=16", "giu_gan_k7_32", "1.99M", "98.56M",
-             note="Params 2.00M vs printed 1.99M (spec 4.4): 1,999,876, and still 1,998,916 "
+             note="Params 2.00M vs printed 1.99M (docs/counting.md): 1,999,876, and still 1,998,916 "
                   "without RBN / 1,998,276 by thop-2020's own parameter total; FLOPs 0.02M low "
                   "like every GIU row. The K=3->7 increments (+0.08M params, +1.33M FLOPs) are "
                   "reproduced." + _RBN + _TABLE4),
@@ -179,16 +180,16 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
              note="Params match with extra 3x3 conv blocks after G blocks 1,2,3 and D blocks "
                   "1,3,4, but FLOPs are 763.48M vs the printed 764.48M, exactly 1.00M off; a "
                   "symmetric third pair (G block 3 + D block 2) would give 12.77M params. "
-                  "Unresolved (spec 4.4). " + _RELU_RULE),
+                  "Unresolved (docs/counting.md). " + _RELU_RULE),
     PaperRow("6", CELEBA, "LSGANs", "lsgan_64", "1.89M", "694.48M",
-             note="No match (spec 4.4, unresolved): the 32x32 PyTorch-GAN LSGAN recipe at 64x64 "
+             note="No match (docs/counting.md, unresolved): the 32x32 PyTorch-GAN LSGAN recipe at 64x64 "
                   "has 3.63M params / 469.00M MACs (its Linear alone is 3.3M); the paper used a "
                   "different LSGAN at 64x64 that we cannot identify."),
     PaperRow("6", CELEBA, "SNGANs", "sngan_64", "6.57M", "536.48M",
-             note="Params match; FLOPs 536.46M vs printed 536.48M (0.02M low, spec 4.4), although "
+             note="Params match; FLOPs 536.46M vs printed 536.48M (0.02M low, docs/counting.md), although "
                   "the same backbone reproduces WGAN-GP's 536.58M and SAGAN's 557.58M exactly."),
     PaperRow("6", CELEBA, "SAGANs", "sagan_64", "7.00M", "557.58M",
-             note="FLOPs match; params 7,008,184 round to 7.01M, printed 7.00M (spec 4.4; "
+             note="FLOPs match; params 7,008,184 round to 7.01M, printed 7.00M (docs/counting.md; "
                   "probably truncated rather than rounded)."),
     PaperRow("6", CELEBA, "GIU-GANs", "giu_gan_64", "6.91M", "543.28M", note=_giu()),
     # Table 7: GIU ablation (CIFAR-10).
@@ -222,7 +223,7 @@ class IGANCase:
 
 _IGAN_NOTE = (
     "The report's '#parameters' is its eq. (4), (C/G + K^2) * C/(R*G) * G: the weights of a "
-    "grouped, bias-free kernel generator (spec 1.5). The module the iGAN code runs is ungrouped "
+    "grouped, bias-free kernel generator (docs/operators.md). The module the iGAN code runs is ungrouped "
     "with a BN and a span bias, so its real count (module_params) is larger."
 )
 
@@ -465,7 +466,7 @@ def _summary(rows: list[dict[str, Any]]) -> str:
     flops = sum(1 for r in rows if r["match"]["flops"])
     return (
         f"{len(rows)} rows: params match {params}, FLOPs match {flops}, both {both}. "
-        f"Ours: thop-2020 MACs, batch 1, G + D (spec 4.1); 'relu=1' rows count ReLU as 1 op/element."
+        f"Ours: thop-2020 MACs, batch 1, G + D (docs/counting.md); 'relu=1' rows count ReLU as 1 op/element."
     )
 
 
@@ -553,7 +554,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="giugan profile",
         description="Parameters and MACs (2020 thop rules, batch 1, G + D) next to the papers' "
-        "Params/FLOPs columns (spec section 4).",
+        "Params/FLOPs columns (docs/architectures.md).",
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--table", metavar="ID",

@@ -1,4 +1,7 @@
-"""Named presets: one per table row (spec 4.2-4.4, 7): counts, placements, forward and backward."""
+"""Named presets, one per table row: counts, placements, forward and backward.
+
+See docs/architectures.md and docs/counting.md.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +20,16 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-# Our GIU-GAN presets put RBN in G's first and last hidden block (spec 2; GIU-GANs "near the input
-# and output layers"). Spec 4.4 quotes the Table 1 / Table 4 / Table 7-8 rows WITHOUT RBN; RBN adds
-# 3C trainable parameters per replaced BN (5C instead of 2C): at 32x32 blocks 1 and 3 have 256 and
-# 64 channels -> 3 * 320 = +960; at 64x64 blocks 1 and 4 have 512 and 64 -> 3 * 576 = +1,728.
+# Our GIU-GAN presets put RBN in G's first and last hidden block (docs/operators.md;
+# GIU-GANs "near the input and output layers"). The Table 1 / Table 4 / Table 7-8 rows are quoted
+# here WITHOUT RBN (docs/counting.md); RBN adds 3C trainable parameters per replaced BN (5C
+# instead of 2C): at 32x32 blocks 1 and 3 have 256 and 64 channels -> 3 * 320 = +960; at 64x64
+# blocks 1 and 4 have 512 and 64 -> 3 * 576 = +1,728.
 RBN_32 = 960
 RBN_64 = 1_728
 BACKBONE_32 = 1_847_044
 BACKBONE_64 = 6_571_780
-# Actual iGAN involution (ungrouped, BN, span bias) per report Table 2 case (spec 1.5 last column).
+# Actual iGAN involution (ungrouped, BN, span bias) per report Table 2 case (docs/operators.md).
 IGAN_LAYER = {1: 3_300, 2: 2_292, 3: 8_580, 4: 852, 5: 2_409, 6: 2_244, 7: 5_412}
 
 EXPECTED_TOTAL = {
@@ -35,7 +39,7 @@ EXPECTED_TOTAL = {
     "sngan_32": BACKBONE_32,
     "baseline_32": BACKBONE_32,
     "sagan_32": 1_975_768,
-    "giu_gan_32": 1_915_716 + RBN_32,  # = 1,916,676 (spec 4.1)
+    "giu_gan_32": 1_915_716 + RBN_32,  # = 1,916,676 (docs/counting.md)
     "giu_gan_no_giu_32": BACKBONE_32 + RBN_32,
     "giu_gan_no_rbn_32": 1_915_716,
     "giu_gan_middle_32": 1_864_484 + RBN_32,
@@ -50,10 +54,10 @@ EXPECTED_TOTAL = {
     "wgan_gp_64": BACKBONE_64,
     "wgan_gp_plus2_64": 12_473_092,
     "wgan_gp_plus3_64": 12_657_860,
-    "lsgan_64": 3_632_996,  # the 32x32 recipe at 64 (spec 4.4: the paper's row is unresolved)
+    "lsgan_64": 3_632_996,  # the 32x32 recipe at 64 (the paper's row is unresolved: docs/counting.md)
     "sngan_64": BACKBONE_64,
     "sagan_64": 7_008_184,
-    "giu_gan_64": 6_912_964 + RBN_64,  # = 6,914,692 (spec 4.1)
+    "giu_gan_64": 6_912_964 + RBN_64,  # = 6,914,692 (docs/counting.md)
     "giu_gan_no_rbn_64": 6_912_964,
     "igan_dcgan_64": BACKBONE_64,
     "igan_sagan_64": BACKBONE_64 + 2 * 5_201,
@@ -103,7 +107,8 @@ def describe_inserts(net: nn.Module) -> dict[int, tuple[str, int]]:
     return {int(k): (type(m).__name__, m.channels) for k, m in net.inserts.items()}
 
 
-# name: (G inserts, D inserts, G RBN blocks, spectral norm), slot i = after block i (spec 4.2)
+# name: (G inserts, D inserts, G RBN blocks, spectral norm); slot i = after block i
+# (docs/architectures.md)
 PLACEMENTS = {
     "sngan_32": ({}, {}, set(), True),
     "wgan_gp_32": ({}, {}, set(), False),

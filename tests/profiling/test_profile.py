@@ -1,6 +1,7 @@
-"""Parameter/MAC counting (2020 thop rules) and ``giugan profile`` (spec sections 1.5, 4.1, 4.4, 7).
+"""Parameter/MAC counting (2020 thop rules) and ``giugan profile`` (docs/counting.md).
 
-Every number here is an exact integer: the targets of spec section 7, the paper rows of spec 4.4
+Every number here is an exact integer: the counts of docs/operators.md and docs/architectures.md,
+the paper rows of docs/counting.md
 (through the JSON output of ``main``), and the counting rules' edge cases.
 """
 
@@ -76,7 +77,7 @@ def all_rows() -> dict[tuple[str, str, str], dict]:
 
 
 # --------------------------------------------------------------------------------------------
-# Spec section 7: module parameter counts
+# Module parameter counts (docs/operators.md)
 # --------------------------------------------------------------------------------------------
 
 
@@ -105,21 +106,21 @@ def test_report_formula_helper_targets() -> None:
      (256, 8, 1_680_640)],
 )
 def test_giu_module_macs(channels: int, size: int, expected: int) -> None:
-    """Spec 3.3: one GIU's thop MACs (SE pool + 2 Linear + reduce conv + BN + span conv)."""
+    """docs/operators.md, "GIU": one GIU's thop MACs (SE pool + 2 Linear + reduce conv + BN + span conv)."""
     x = torch.zeros(1, channels, size, size)
     assert count_module_macs(GIU(channels), x) == expected
 
 
 @pytest.mark.parametrize("channels", [64, 128])
 def test_self_attention_macs_count_only_the_three_convs(channels: int) -> None:
-    """Spec 5: ``H*W*(C+1)*(C/8 + C/8 + C)``; bmm and softmax count 0."""
+    """docs/counting.md: ``H*W*(C+1)*(C/8 + C/8 + C)``; bmm and softmax count 0."""
     x = torch.zeros(1, channels, 8, 8)
     expected = 64 * (channels + 1) * (channels // 8 * 2 + channels)
     assert count_module_macs(SelfAttention(channels), x) == expected
 
 
 # --------------------------------------------------------------------------------------------
-# Spec section 7: network targets (params and MACs, G + D, batch 1)
+# Network targets (docs/architectures.md) (params and MACs, G + D, batch 1)
 # --------------------------------------------------------------------------------------------
 
 # preset: (params, MACs with ReLU = 0, MACs with ReLU = 1 op/element or None)
@@ -134,7 +135,7 @@ NETWORK_TARGETS = {
     "sagan_64": (7_008_184, 557_582_337, None),
     "giu_gan_no_rbn_32": (1_915_716, 97_210_369, None),
     "giu_gan_no_rbn_64": (6_912_964, 543_195_649, None),
-    # RBN: +3C params per replaced BN; MACs +2C per RBN (spec 4.1, see test_rbn_net_mac_change).
+    # RBN: +3C params per replaced BN; MACs +2C per RBN (docs/counting.md; test_rbn_net_mac_change).
     "giu_gan_32": (1_916_676, 97_211_009, None),
     "giu_gan_64": (6_914_692, 543_196_801, None),
     "wgan_gp_plus2_64": (12_473_092, 687_575_041, 687_722_497),
