@@ -221,7 +221,7 @@ def test_config_states_row_preset_and_protocol(path: Path) -> None:
         "extractor": "inception", "fid": True, "inception_score": True, "kid": False,
         "num_fake": 50_000,
     }
-    assert model["eval_every"] == (2_500 if is_igan else 10_000)
+    assert model["eval_every"] == (2_500 if is_igan else 100_000)
     if is_igan:
         assert model["gp_mode"] == "separate_step"
         for name, lr in (("optimizer_g", 0.0001), ("optimizer_d", 0.0004)):
@@ -255,6 +255,19 @@ def test_config_states_row_preset_and_protocol(path: Path) -> None:
     assert {key: wandb["init_args"][key] for key in ("save_dir", "project", "name", "offline")} == {
         "save_dir": f"runs/{name}", "project": "giugan", "name": name, "offline": True
     }
+
+
+@pytest.mark.parametrize(
+    "path", [param for param in CONFIG_PARAMS if param.values[0].parent.name != "igan"]
+)
+def test_giu_gans_rows_evaluate_as_the_paper(path: Path) -> None:
+    """GIU-GANs section 5: 50,000 images "every 100,000 times", "the best scores in 10 tests"."""
+    model = resolved(path)["model"]
+    assert model["metrics"]["init_args"]["num_fake"] == 50_000
+    assert model["eval_every"] == 100_000
+    # Ten evaluations, the last one at the final iteration, so best-of-10 and last are both kept.
+    assert model["generator_iterations"] % model["eval_every"] == 0
+    assert model["generator_iterations"] // model["eval_every"] == 10
 
 
 # ---------------------------------------------------------------------------- networks == preset
