@@ -48,6 +48,12 @@ IDS = [f"{path.parent.name}/{path.stem}" for path in CONFIGS]
 CONFIG_PARAMS = [pytest.param(path, id=name) for path, name in zip(CONFIGS, IDS)]
 REFERENCE_CONFIG = CONFIG_ROOT / "cifar10" / "giu_gan.yaml"
 
+#: Variants of another row (folder/stem: the row file they name as ``__base__``).
+VARIANTS = {"igan/constant_lr": "igan.yaml"}
+
+#: One epoch of CelebA's 202,599 aligned images at batch 64 (full batches): the iGAN lr interval.
+IGAN_EPOCH_STEPS = 202_599 // 64
+
 #: Keys that choose networks: only rows set them, never a base.
 PRESET_NAME_KEYS = {"preset", "generator", "discriminator"}
 
@@ -64,13 +70,18 @@ EXPECTED = {
                   "table1_only_d", "table2_v1", "table2_v2", "table2_v3", "table2_v4", "table2_v5",
                   "table4_k5", "table4_k7", "table4_gc8", "table4_gc32", "table7_baseline",
                   "table7_no_giu"},
-    "igan": {"dcgan", "sagan", "igan", "case2", "case3", "case4", "case5", "case6", "case7"},
+    "igan": {"dcgan", "sagan", "igan", "case2", "case3", "case4", "case5", "case6", "case7",
+             "constant_lr"},
 }
 
 
 def preset_of(path: Path) -> str:
-    """The preset a row config names (``model.preset``)."""
-    return yaml.safe_load(path.read_text())["model"]["preset"]
+    """The preset a row config names (``model.preset``; a variant inherits its row's)."""
+    for file in reversed(base_chain(path)):
+        preset = (yaml.safe_load(file.read_text()).get("model") or {}).get("preset")
+        if preset is not None:
+            return preset
+    raise AssertionError(f"{path}: no model.preset in its chain")
 
 
 def base_chain(path: Path) -> list[Path]:
@@ -182,10 +193,12 @@ def test_row_states_only_what_differs_from_its_base(path: Path) -> None:
     first = text.splitlines()[0]
     assert first.startswith(("# GIU-GANs (Tian et al.), Table", "# iGAN report")), first
     row = yaml.safe_load(text)
-    assert row["__base__"] == ROW_BASE[path.parent.name]
+    variant = f"{path.parent.name}/{path.stem}"
+    assert row["__base__"] == VARIANTS.get(variant, ROW_BASE[path.parent.name])
     assert row["__run_name__"] == run_name(path)
     # Networks come from the preset only, never spelled out beside it.
-    assert row["model"]["preset"] in PRESETS
+    assert variant in VARIANTS or "preset" in row["model"]
+    assert preset_of(path) in PRESETS
     assert not {"generator", "discriminator"} & set(row["model"])
     # No key repeats the value its base chain already gives (init_args under a new class_path
     # start afresh, so they may).
@@ -268,6 +281,25 @@ def test_giu_gans_rows_evaluate_as_the_paper(path: Path) -> None:
     # Ten evaluations, the last one at the final iteration, so best-of-10 and last are both kept.
     assert model["generator_iterations"] % model["eval_every"] == 0
     assert model["generator_iterations"] // model["eval_every"] == 10
+
+
+IGAN_PARAMS = [param for param in CONFIG_PARAMS if param.values[0].parent.name == "igan"]
+
+
+@pytest.mark.parametrize("path", IGAN_PARAMS)
+def test_igan_rows_decay_the_learning_rate_as_the_report(path: Path) -> None:
+    """iGAN report Table 1: lr decay 0.95, applied once per epoch; constant_lr is the code's."""
+    model = resolved(path)["model"]
+    if path.stem == "constant_lr":
+        assert model["lr_schedule"] == "constant"
+        row = resolved(path.with_name("igan.yaml"))
+        assert {**model, "lr_schedule": "exponential"} == row["model"]
+        return
+    assert model["lr_schedule"] == "exponential"
+    assert model["lr_decay_rate"] == 0.95
+    assert model["lr_decay_every"] == IGAN_EPOCH_STEPS == 3_165
+    # 50,000 steps are the report's ~16 epochs: the lr ends at 0.95^15 of its start.
+    assert model["generator_iterations"] // model["lr_decay_every"] == 15
 
 
 # ---------------------------------------------------------------------------- networks == preset
