@@ -54,7 +54,8 @@ def expand_config_bases(args: Sequence[str]) -> list[str]:
             value = args[index + 1]
             index += 1
         index += 1
-        expanded.extend(arg for item in _resolve(value) for arg in ("--config", item))
+        for resolved in _resolve(value):
+            expanded.extend(("--config", resolved))
     return expanded
 
 
