@@ -2,8 +2,8 @@
 
 Each training step draws its noise from a fresh ``torch.Generator`` seeded by mixing the run's
 seed, the process rank and the generator iteration. Nothing has to be checkpointed for the noise
-to continue identically after a resume, and every DDP rank draws different noise (DESIGN.md
-"Known traps": ``seed_everything`` alone gives every rank the same noise).
+to continue identically after a resume, and every DDP rank draws different noise
+(``seed_everything`` alone gives every rank the same noise).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """benchmarks/train_step.py: its bare loop is the same math as GANModule, and its record is complete.
 
-No timing is asserted here (DESIGN.md §4: speed targets live in ``benchmarks/``).
+No timing is asserted here (speed targets live in ``benchmarks/``).
 """
 
 from __future__ import annotations

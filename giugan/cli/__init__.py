@@ -1,6 +1,8 @@
 """``giugan`` command line (``python -m giugan`` too).
 
 * ``giugan fit --config configs/quickstart.yaml`` (add ``--config configs/trainer/gpu.yaml`` etc.)
+* ``giugan fit --config configs/cifar10/giu_gan.yaml``: a table row; it names its base config
+  with ``__base__`` (see giugan/cli/composition.py and docs/configs.md).
 * ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
 * ``giugan test --config runs/<name>/config.yaml --ckpt_path runs/<name>/checkpoints/best.ckpt``
   writes ``eval.json``.
@@ -35,13 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     from giugan.cli.errors import run_reporting_errors
 
     def command() -> int:
+        from giugan.cli.composition import composed_sys_argv
         from giugan.cli.lightning import GiuganCLI, stats_main
 
         if args and args[0] == "stats":
             return stats_main(args[1:])
+        if argv is not None:
+            GiuganCLI(args=args)  # expands composed configs (``__base__``) itself
+            return 0
         # From the console, LightningCLI reads sys.argv itself (as DDP's re-launched ranks do
         # too); passing the same list as `args` would only add LightningCLI's warning about it.
-        GiuganCLI(args=None if argv is None else args)
+        with composed_sys_argv():
+            GiuganCLI()
         return 0
 
     return run_reporting_errors(command)

@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from giugan.cli.composition import expand_config_bases
 from giugan.training.callbacks import (
     AtomicCheckpointIO,
     GeneratorIterationCheckpoint,
@@ -91,7 +92,7 @@ class GiuganCLI(LightningCLI):
             save_config_callback=SaveFitConfig,
             save_config_kwargs={"overwrite": True},
             trainer_defaults=TRAINER_DEFAULTS,
-            args=args,
+            args=None if args is None else expand_config_bases(args),  # __base__ rows
             run=run,
         )
 

@@ -1,4 +1,4 @@
-"""Networks built from the operators (no Lightning, no losses): spec section 4."""
+"""Networks built from the operators (no Lightning, no losses): docs/architectures.md."""
 
 from giugan.nets.backbone import Discriminator, Generator
 from giugan.nets.blocks import ConvBlock

@@ -1,4 +1,4 @@
-"""The spectral-norm "DCGAN-like" backbone of heykeetae/Self-Attention-GAN (spec section 4.2).
+"""The spectral-norm "DCGAN-like" backbone of heykeetae/Self-Attention-GAN (docs/architectures.md).
 
 One backbone underlies WGAN-GP, SNGAN, the ablation baseline, GIU-GAN, SAGAN and WGAN-GP(+2/+3)
 of GIU-GANs and the DCGAN/SAGAN/iGAN of the iGAN report. Blocks are numbered from 1; "slot i"
@@ -63,7 +63,7 @@ def _check_inserts(
 def _resolve_rbn_blocks(
     rbn_blocks: list[int] | Literal["outer"] | None, num_blocks: int, owner: str
 ) -> set[int]:
-    """Blocks whose BN becomes RBN; ``"outer"`` = first and last hidden block (spec 2)."""
+    """Blocks whose BN becomes RBN; ``"outer"``: the first and last hidden one (docs/operators.md)."""
     if rbn_blocks is None:
         return set()
     if rbn_blocks == "outer":

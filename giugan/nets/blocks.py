@@ -14,7 +14,7 @@ class ConvBlock(nn.Module):
     """Shape-keeping ``Conv KxK (stride 1, same padding) [+ BN] + activation``.
 
     GIU-GANs section 3 / Table 6: WGAN-GP(+2) adds ``3x3 conv C->C + BN + ReLU`` to the generator
-    and ``3x3 conv C->C + LeakyReLU(0.1)`` to the discriminator (spec 4.2).
+    and ``3x3 conv C->C + LeakyReLU(0.1)`` to the discriminator (docs/architectures.md).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Radford et al.'s DCGAN trimmed to 32x32, as the GIU-GANs Table 5 row (spec section 4.3).
+"""Radford et al.'s DCGAN trimmed to 32x32, as the GIU-GANs Table 5 row (docs/architectures.md).
 
 PyTorch DCGAN example with nz = 128, ngf = ndf = 64, no conv biases, no spectral norm:
 4,341,248 parameters and 309,239,808 thop-2020 MACs for G + D.

@@ -1,4 +1,6 @@
-"""LSGAN of ``eriklindernoren/PyTorch-GAN`` (``implementations/lsgan/lsgan.py``); spec 4.3.
+"""LSGAN of ``eriklindernoren/PyTorch-GAN`` (``implementations/lsgan/lsgan.py``).
+
+See docs/architectures.md.
 
 At 32x32 with latent_dim 100: 1,149,284 parameters and 117,249,536 thop-2020 MACs (G + D),
 GIU-GANs Table 5 exactly. ``BatchNorm2d(C, 0.8)`` sets eps = 0.8: a quirk of that repository,

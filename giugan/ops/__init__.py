@@ -1,4 +1,4 @@
-"""Pure-torch operators of the papers (no Lightning, no configs): spec sections 1, 2, 3 and 5."""
+"""Pure-torch operators of the papers (no Lightning, no configs): docs/operators.md."""
 
 from giugan.ops.attention import SelfAttention
 from giugan.ops.giu import GIU

@@ -1,4 +1,4 @@
-"""SAGAN self-attention as in ``heykeetae/Self-Attention-GAN`` (spec section 5)."""
+"""SAGAN self-attention as in ``heykeetae/Self-Attention-GAN`` (docs/operators.md)."""
 
 from __future__ import annotations
 

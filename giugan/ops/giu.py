@@ -1,7 +1,8 @@
 """The global-information-utilisation (GIU) module of GIU-GANs (Algorithm 1, eqs. 7-10).
 
 SE recalibrates the channels, the involution kernel is generated from the recalibrated features,
-and the K x K windows that kernel weighs are taken from the original input (eq. 10); spec 3.2.
+and the K x K windows that kernel weighs are taken from the original input (eq. 10);
+docs/operators.md.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ class GIU(nn.Module):
         group_channels: channels sharing one kernel (paper: 16, so G = C/16; Table 4: 8/16/32).
         reduction_ratio: r1 of the kernel generator. The paper's text says 16, but every Params
             and FLOPs entry of its tables is reproduced only with r1 = 4, the official involution's
-            hard-coded value (spec 3.2-3.3), so the default is 4.
+            hard-coded value (docs/operators.md, "GIU"), so the default is 4.
         se_reduction: r2 of the SE block (paper: 16).
-        se_bias: whether SE's two FC layers carry biases (the tables cannot tell; spec 4.4).
+        se_bias: whether SE's two FC layers carry biases (the tables cannot tell; docs/counting.md).
         aggregate_from: ``"input"`` (eq. 10, default) aggregates windows of the original X;
             ``"recalibrated"`` aggregates the SE output instead.
 
-    Parameters at defaults: 34,336 for C=256, 136,256 for C=512 (spec 3.3).
+    Parameters at defaults: 34,336 for C=256, 136,256 for C=512 (docs/operators.md, "GIU").
     """
 
     def __init__(

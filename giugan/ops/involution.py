@@ -1,6 +1,6 @@
 """Involution (Li et al., 2021) in two flavours: the official kernel generator and the iGAN one.
 
-Semantics follow spec section 1.1: a per-pixel K x K kernel is generated from the pixel's own
+Semantics follow docs/operators.md: a per-pixel K x K kernel is generated from the pixel's own
 feature vector (1x1 reduce -> BN -> ReLU -> 1x1 span), shared by all channels of a group, and
 multiplied-and-summed with the K x K neighbourhood of the *input* (zero padding).
 """
@@ -18,7 +18,7 @@ def involution_aggregate(
 ) -> Tensor:
     """Multiply each K x K neighbourhood of ``values`` with its per-pixel, per-group kernel.
 
-    Spec section 1.1, step 2-3: ``Y[b,c,i,j] = sum_t kernel[b, g(c)*K*K + t, i, j] *
+    docs/operators.md, "Involution", steps 2-3: ``Y[b,c,i,j] = sum_t kernel[b, g(c)*K*K + t, i, j] *
     unfold(values)[b, c, t, i, j]`` with ``g(c) = c // (C / groups)`` and ``t = ki*K + kj``.
 
     Args:
@@ -72,7 +72,7 @@ class _Involution(nn.Module):
         self.span = nn.Conv2d(hidden, kernel_size * kernel_size * groups, 1, bias=True)
 
     def generate_kernel(self, source: Tensor) -> Tensor:
-        """Per-pixel kernels (B, G*K*K, H', W') from ``source`` (spec 1.1 step 1)."""
+        """Per-pixel kernels (B, G*K*K, H', W') from ``source`` (docs/operators.md step 1)."""
         hidden = self.reduce_act(self.reduce_norm(self.reduce(self.kernel_pool(source))))
         return self.span(hidden)
 
@@ -94,7 +94,7 @@ class _Involution(nn.Module):
 
 
 class Involution2d(_Involution):
-    """Official-style involution (``d-li14/involution``, spec section 1.2).
+    """Official-style involution (``d-li14/involution``, docs/operators.md, "Involution").
 
     Kernel generator: 1x1 conv C -> C/r without bias, BatchNorm (momentum 0.1), ReLU, 1x1 conv
     C/r -> K*K*G with bias; ``G = channels / group_channels``. The official code hard-codes
@@ -121,7 +121,7 @@ class Involution2d(_Involution):
 
 
 class IGANInvolution2d(_Involution):
-    """The involution the iGAN report's code ran (spec section 1.4).
+    """The involution the iGAN report's code ran (docs/operators.md, "iGAN involution").
 
     A pre-May-2021 ``ChristophReich1996/Involution`` module with the report's settings: ``groups``
     is the number of groups (not channels per group), reduce conv without bias, BatchNorm with
@@ -148,7 +148,8 @@ def igan_report_parameter_count(
 ) -> int:
     """Parameter count of the iGAN report's eq. (4): ``(C/G + K^2) * C/(R*G) * G``.
 
-    This is the weight count of a grouped, bias-free two-layer kernel generator (spec 1.5); it
+    This is the weight count of a grouped, bias-free two-layer kernel generator
+    (docs/operators.md); it
     reproduces six of the seven Table 2 entries (the K=1 row prints 644, the formula gives 544).
     It is *not* the parameter count of :class:`IGANInvolution2d`, which is ungrouped with a BN.
     """

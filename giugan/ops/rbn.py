@@ -1,4 +1,4 @@
-"""Representative Batch Normalization (Gao et al., 2021; ``ShangHua-Gao/RBN``); spec section 2."""
+"""Representative Batch Normalization (Gao et al., 2021; docs/operators.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 
 class RepresentativeBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm with centring and scaling calibration (GIU-GANs section 4, spec 2).
+    """BatchNorm with centring and scaling calibration (GIU-GANs section 4, docs/operators.md).
 
     ``X_cm = X + w_m * GAP(X)``; ``X_s = BN_no_affine(X_cm)``;
     ``Y = gamma * (sigmoid(w_v * GAP(X_s) + w_b) * X_s) + beta``.

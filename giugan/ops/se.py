@@ -1,4 +1,4 @@
-"""Squeeze-and-excitation (Hu et al., 2018); spec section 3.1."""
+"""Squeeze-and-excitation (Hu et al., 2018); docs/operators.md, "SE"."""
 
 from __future__ import annotations
 

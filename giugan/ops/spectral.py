@@ -1,4 +1,4 @@
-"""Spectral normalisation helper (Miyato et al., 2018) with u/v kept as buffers (spec 4.1)."""
+"""Spectral normalisation (Miyato et al., 2018) with u/v kept as buffers (docs/counting.md)."""
 
 from __future__ import annotations
 

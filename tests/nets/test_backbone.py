@@ -1,4 +1,4 @@
-"""The SN "DCGAN-like" backbone of heykeetae/Self-Attention-GAN (spec 4.2)."""
+"""The SN "DCGAN-like" backbone of heykeetae/Self-Attention-GAN (docs/architectures.md)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_parameter_counts(image_size: int, g_count: int, d_count: int) -> None:
 
 
 def test_per_layer_counts_at_32() -> None:
-    """Spec 4.2: 524,544 + 512 + 524,416 + 256 + 131,136 + 128 + 3,075 (G); D 3,136 + ... + 4,097."""
+    """docs/architectures.md: 524,544 + 512 + 524,416 + 256 + 131,136 + 128 + 3,075 (G); D 3,136 + ... + 4,097."""
     g, d = Generator(32), Discriminator(32)
     g_layers = []
     for block in g.blocks:

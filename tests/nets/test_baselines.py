@@ -1,4 +1,4 @@
-"""DCGAN and LSGAN baselines of GIU-GANs Table 5 (spec 4.3)."""
+"""DCGAN and LSGAN baselines of GIU-GANs Table 5 (docs/architectures.md, "Other baselines")."""
 
 from __future__ import annotations
 

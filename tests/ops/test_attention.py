@@ -1,4 +1,4 @@
-"""SAGAN self-attention as in heykeetae/Self-Attention-GAN (spec 5)."""
+"""SAGAN self-attention as in heykeetae/Self-Attention-GAN (docs/operators.md, "Self-attention")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GIU module (spec 3.2-3.3): SE-generated kernel over the original input, parameter counts."""
+"""GIU module (docs/operators.md): SE-generated kernel over the original input, parameter counts."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_defaults_follow_paper_and_spec() -> None:
     assert giu.aggregate_from == "input"
     assert giu.involution.kernel_size == 3
     assert giu.involution.groups == 256 // 16
-    assert giu.involution.reduction_ratio == 4  # r1 = 4 reproduces the tables (spec 3.2)
+    assert giu.involution.reduction_ratio == 4  # r1 = 4 reproduces the tables (docs/operators.md)
     assert giu.se.down.out_features == 256 // 16
     assert giu.se.up.bias is not None
 

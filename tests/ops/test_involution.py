@@ -1,4 +1,4 @@
-"""Involution: spec 1.1 test vectors, naive-loop reference, parameter counts (spec 1.2-1.5, 7)."""
+"""Involution: the identities, naive-loop reference and parameter counts of docs/operators.md."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def shift(x: torch.Tensor, di: int, dj: int) -> torch.Tensor:
 KINDS = ["official", "igan"]
 
 
-# --------------------------------------------------------------------------- spec 1.1 vectors
+# ----------------------------------------------------------------- identities of docs/operators.md
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -79,7 +79,7 @@ def test_top_left_one_hot_shifts_by_minus_half_window(kind: str, kernel_size: in
     torch.testing.assert_close(y, expected)
     # Zero padding: the first `half` rows and columns come from outside the image.
     assert torch.all(y[..., :half, :] == 0) and torch.all(y[..., :, :half] == 0)
-    if kernel_size == 3:  # the literal spec vector: Y[..., i, j] = X[..., i-1, j-1]
+    if kernel_size == 3:  # docs/operators.md's shift identity: Y[..., i, j] = X[..., i-1, j-1]
         torch.testing.assert_close(y[..., 1:, 1:], x[..., :-1, :-1])
 
 
@@ -102,7 +102,7 @@ def test_one_hot_in_one_group_only_touches_that_groups_channels(kind: str, group
 
 
 def test_group_of_channel_is_contiguous_block() -> None:
-    """Channel c belongs to group c // gc, not c % G (spec 1.1 step 2)."""
+    """Channel c belongs to group c // gc, not c % G (docs/operators.md, "Involution" step 2)."""
     module = Involution2d(32, 3, group_channels=16)  # G = 2
     set_constant_kernel(module, {1: 4})
     x = torch.randn(1, 32, 4, 4)
@@ -144,7 +144,7 @@ def test_stride_two_kernel_comes_from_avg_pooled_input() -> None:
 
 
 def naive_involution(x: torch.Tensor, kernel: torch.Tensor, k: int, groups: int, stride: int = 1):
-    """Loop over (b, c, i, j, ki, kj) exactly as spec 1.1 step 3 states it."""
+    """Loop over (b, c, i, j, ki, kj) exactly as docs/operators.md step 3 states it."""
     b_, c_, h, w = x.shape
     out_h, out_w = kernel.shape[-2:]
     gc = c_ // groups
@@ -177,7 +177,8 @@ def test_aggregate_matches_naive_loop(kernel_size: int, stride: int) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_module_equals_spec_pipeline(kind: str) -> None:
-    """span(ReLU(BN(reduce(X)))) then the aggregation over the input (spec 1.1, train mode BN)."""
+    """span(ReLU(BN(reduce(X)))), then the aggregation over the input (docs/operators.md; BN in
+    train mode)."""
     module = build(kind, 32, 3, groups=2)
     x = torch.randn(3, 32, 5, 5)
     h = F.conv2d(x, module.reduce.weight)
@@ -242,7 +243,8 @@ TABLE_2 = [
     (3, 7, 4, 2, 2_080, 8_580),
     (4, 3, 4, 8, 200, 852),
     (5, 3, 1, 2, 2_336, 2_409),
-    (6, 1, 4, 2, 544, 2_244),  # the report prints 644: a typo, its own eq. (4) gives 544 (spec 1.5)
+    # The report prints 644 for case 6: a typo, its own eq. (4) gives 544 (docs/operators.md).
+    (6, 1, 4, 2, 544, 2_244),
     (7, 5, 4, 2, 1_312, 5_412),
 ]
 

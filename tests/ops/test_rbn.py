@@ -1,4 +1,4 @@
-"""Representative Batch Normalization (spec 2): init equivalence, running stats, calibration."""
+"""Representative Batch Normalization (docs/operators.md): init, running stats, calibration."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def randomise(rbn: RepresentativeBatchNorm2d) -> None:
 
 
 def rbn_formula(rbn, x, mean=None, var=None):
-    """Hand-written spec 2 forward; batch statistics (biased var) unless mean/var are given."""
+    """Hand-written RBN forward (docs/operators.md); batch statistics (biased var) unless given."""
     w_m, w_v, w_b = rbn.center_weight, rbn.scale_weight, rbn.scale_bias
     centred = x + w_m * x.mean(dim=(2, 3), keepdim=True)
     if mean is None:

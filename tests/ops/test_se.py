@@ -1,4 +1,4 @@
-"""Squeeze-and-excitation (spec 3.1): gate range and shape, GAP dependence, parameter counts."""
+"""Squeeze-and-excitation (docs/operators.md): gate range and shape, GAP dependence, counts."""
 
 from __future__ import annotations
 

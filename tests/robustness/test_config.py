@@ -1,4 +1,4 @@
-"""Issue 6, case 2: config mistakes fail through the real CLI before any data is loaded.
+"""Config mistakes fail through the real CLI before any data is loaded.
 
 Every run points the data at a folder that does not exist and makes any data set-up fail the
 test, so the error asserted is the config error, raised while the classes are built.

@@ -1,4 +1,4 @@
-"""Issue 6, case 1: bad data on disk gives one paragraph naming the file or folder and the fix."""
+"""Bad data on disk gives one paragraph naming the file or folder and the fix."""
 
 from __future__ import annotations
 

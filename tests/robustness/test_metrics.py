@@ -1,4 +1,4 @@
-"""Issue 6, case 4: metric inputs that cannot give a trustworthy number: an error or a recompute,
+"""Metric inputs that cannot give a trustworthy number: an error or a recompute,
 never a silent NaN. (tests/metrics covers the same behaviour in more depth.)"""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 6, case 5: property tests of config validation (random invalid values fail naming the key,
+"""Property tests of config validation (random invalid values fail naming the key,
 random valid ones are accepted). Operator properties live in tests/ops/test_properties.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 6, case 3: training faults stop loudly and lose nothing that was already saved."""
+"""Training faults stop loudly and lose nothing that was already saved."""
 
 from __future__ import annotations
 
