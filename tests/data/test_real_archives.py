@@ -1,11 +1,13 @@
-"""Real images from ``../shared/data`` (present on the project's build machine only).
+"""Real CIFAR-10 and CelebA sample archives, when a folder of them is available.
 
-Each archive is extracted into a temporary folder and loaded through the DataModule meant for it.
-A user's clone has no ``../shared``; the tests then skip, saying which file is missing.
+The folder is ``$GIUGAN_SAMPLE_DATA`` (default: ``sample-data/`` beside the repository's parent
+folder layout used by the maintainers). Each archive is extracted into a temporary folder and
+loaded through the DataModule meant for it; without the folder the tests skip, naming the file.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -16,7 +18,9 @@ import torch
 
 from giugan.data import CelebADataModule, ImageFolderDataModule
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get("GIUGAN_SAMPLE_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")
+)
 
 
 def extract(name: str, destination: Path, members: tuple[str, ...] = ()) -> Path:
