@@ -51,4 +51,4 @@ def main(argv: list[str] | None = None) -> int:
             GiuganCLI()
         return 0
 
-    return run_reporting_errors(command)
+    return run_reporting_errors(command, in_process=argv is not None)

@@ -55,8 +55,13 @@ def one_paragraph(error: BaseException) -> str:
     return " ".join(lines[:4]) or type(error).__name__
 
 
-def run_reporting_errors(command: Callable[[], int]) -> int:
-    """Run ``command``; turn user errors and signal stops into a paragraph and an exit status."""
+def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -> int:
+    """Run ``command``; turn user errors and signal stops into a paragraph and an exit status.
+
+    After a signal stop the process keeps ignoring further signals until it exits (a console run
+    ends right after), unless ``in_process`` (``main(argv)`` called from Python), where the
+    previous handlers are put back.
+    """
     from giugan import compat
     from giugan.training.callbacks.signals import EXIT_STATUS, LAST_STOP
     from giugan.training.run_directory import release_held_locks
@@ -71,6 +76,8 @@ def run_reporting_errors(command: Callable[[], int]) -> int:
         if compat.is_stop_after_batch(error) and LAST_STOP:
             stop = LAST_STOP.pop()
             print(f"giugan: {stop}", file=sys.stderr)
+            if in_process:
+                stop.callback.restore_handlers()
             return EXIT_STATUS.get(stop.signum, 1)
         if os.environ.get(DEBUG_VARIABLE) or not isinstance(error, _user_error_types()):
             raise

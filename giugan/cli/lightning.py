@@ -105,7 +105,7 @@ class GiuganCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(GracefulStop())
+        trainer.callbacks.append(GracefulStop(keep_handlers_after_stop=True))
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         # Lightning's TQDM bar -> the same bar (same settings) with the generator iteration shown

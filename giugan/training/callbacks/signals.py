@@ -51,13 +51,22 @@ class RunStopped(Exception):
 class GracefulStop(Callback):
     """Finish the current generator iteration, write ``last.ckpt``, stop (see module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_handlers_after_stop: bool = False) -> None:
+        """``keep_handlers_after_stop``: keep ignoring signals after the stop until
+        :meth:`restore_handlers` (the command line does, once it has reported the stop);
+        otherwise, once the checkpoint is written, a further signal acts as it normally would."""
         self.received: int | None = None
         self.saving = False
+        self.done = False
+        self.keep_handlers_after_stop = keep_handlers_after_stop
         self._previous: dict[int, Any] = {}
 
     # ----------------------------------------------------------------- handlers
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.done and not self.keep_handlers_after_stop:
+            self.restore_handlers()
+            signal.raise_signal(signum)
+            return
         if self.received is not None:
             message = "still writing the checkpoint" if self.saving else "stopping after this iteration"
             print(f"\ngiugan: {signal.Signals(signum).name} again ignored: {message}.", file=sys.stderr)
@@ -84,6 +93,10 @@ class GracefulStop(Callback):
             signal.signal(signum, self._handle)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.restore_handlers()
+
+    def restore_handlers(self) -> None:
+        """Put back the handlers that were in place before the fit."""
         for signum, previous in self._previous.items():
             if previous is not None:
                 signal.signal(signum, previous)
@@ -103,5 +116,6 @@ class GracefulStop(Callback):
         finally:
             self.saving = False
         self.stopped = RunStopped(self.received, int(getattr(pl_module, "generator_iteration", 0)), path)
+        self.stopped.callback = self
         LAST_STOP[:] = [self.stopped]
-        self.teardown(trainer, pl_module, "fit")
+        self.done = True
