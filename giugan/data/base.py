@@ -152,6 +152,7 @@ class ImageDataModule(L.LightningDataModule, ABC):
         self.seed = check_int("seed", seed, 0, hint="Use a non-negative integer seed.")
         self._train_dataset: Dataset[torch.Tensor] | None = None
         self._reference_dataset: Dataset[torch.Tensor] | None = None
+        self._train_loader_state: dict[str, Any] | None = None  # from a checkpoint, see load_state_dict
         # Lightning collects the init arguments of this frame and of the subclass __init__ that
         # called it. Passing the frame avoids Lightning's self-referencing frame, which kept the
         # caller (and any DataLoader with persistent workers in it) alive until the cycle
@@ -231,9 +232,29 @@ class ImageDataModule(L.LightningDataModule, ABC):
             dataset, generator.initial_seed(), batch_size=batch_size, drop_last=self.drop_last
         )
         sampler.set_epoch(self._starting_epoch())
-        return StatefulDataLoader(
+        loader = StatefulDataLoader(
             SeededAugmentation(dataset), sampler=sampler, drop_last=self.drop_last, **settings
         )
+        if self._train_loader_state is not None:
+            loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training loader's position (saved by Lightning in every checkpoint).
+
+        Lightning's fit loop also saves the state of a stateful train loader, but gives it back
+        only when it thinks the epoch was unfinished: a run stopped mid-epoch by reaching
+        ``generator_iterations`` (or a signal) is recorded as a finished epoch. Keeping the state
+        here as well makes the resumed run continue that epoch at its next mini-batch.
+        """
+        trainer = getattr(self, "trainer", None)
+        loader = trainer.train_dataloader if trainer is not None else None
+        return {"train_loader": loader.state_dict()} if isinstance(loader, StatefulDataLoader) else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep a checkpoint's training-loader state for the next :meth:`train_dataloader`."""
+        self._train_loader_state = state_dict.get("train_loader")
 
     def _starting_epoch(self) -> int:
         """The epoch Lightning's fit loop is about to run (non-zero when resuming).

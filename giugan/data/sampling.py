@@ -19,7 +19,7 @@ pieces make that exact, for any number of loader workers:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch.utils.data import Dataset, RandomSampler
@@ -40,7 +40,7 @@ class SampleIndex(int):
 
     augmentation_seed: int
 
-    def __new__(cls, index: int, augmentation_seed: int) -> SampleIndex:
+    def __new__(cls, index: int, augmentation_seed: int) -> Self:
         value = super().__new__(cls, index)
         value.augmentation_seed = augmentation_seed
         return value
@@ -79,7 +79,9 @@ class EpochSeededRandomSampler(RandomSampler):
         self.seed = seed
         size = len(data_source)  # type: ignore[arg-type]
         self.examples_per_pass = size - size % batch_size if drop_last else size
-        self.epoch = 0
+        self.epoch = 0  # the data epoch: which permutation is being served
+        self._epoch_offset = 0  # Lightning's epoch minus the data epoch
+        self._resumed_mid_pass = False
         self._served = 0
         self._start = 0  # indices to skip on the next pass (set by load_state_dict)
         self.set_epoch(0)
@@ -89,11 +91,21 @@ class EpochSeededRandomSampler(RandomSampler):
         return torch.Generator().manual_seed(self.seed + _EPOCH_STRIDE * epoch).get_state()
 
     def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch``: reseed the order (a pending resume position is kept for it)."""
-        if epoch != self.epoch:
+        """Start Lightning's epoch ``epoch`` (the data epoch is ``epoch`` minus an offset).
+
+        The offset is 0 unless a run was stopped mid-epoch and resumed: Lightning then counts the
+        stopped epoch as finished while the data has not, so the first call after
+        :meth:`load_state_dict` of a pass in progress fixes ``offset = epoch - data epoch``.
+        """
+        if self._resumed_mid_pass:
+            self._resumed_mid_pass = False
+            self._epoch_offset = epoch - self.epoch
+            return
+        data_epoch = epoch - self._epoch_offset
+        if data_epoch != self.epoch:
             self._start = 0
-        self.epoch = epoch
-        self.generator.set_state(self._epoch_generator_state(epoch))  # type: ignore[union-attr]
+        self.epoch = data_epoch
+        self.generator.set_state(self._epoch_generator_state(data_epoch))  # type: ignore[union-attr]
 
     def __iter__(self) -> Iterator[int]:
         # The permutation is drawn now (not at the first next()), so a pass created before a later
@@ -110,11 +122,12 @@ class EpochSeededRandomSampler(RandomSampler):
             yield SampleIndex(index, mixed_seed(self.seed, "augmentation", epoch, index))
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"epoch", "generator_state", "served"}`` of the pass in progress."""
+        """``{"epoch", "generator_state", "served", "epoch_offset"}`` of the pass in progress."""
+        state: dict[str, Any] = {"epoch_offset": self._epoch_offset}
         if self._served >= self.examples_per_pass:
             epoch = self.epoch + 1
-            return {"epoch": epoch, "generator_state": self._epoch_generator_state(epoch), "served": 0}
-        return {"epoch": self.epoch, "generator_state": self._pass_state.clone(), "served": self._served}
+            return {**state, "epoch": epoch, "generator_state": self._epoch_generator_state(epoch), "served": 0}
+        return {**state, "epoch": self.epoch, "generator_state": self._pass_state.clone(), "served": self._served}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state``: the next pass resumes that pass after its served indices."""
@@ -123,6 +136,8 @@ class EpochSeededRandomSampler(RandomSampler):
         self._pass_state = state["generator_state"]
         self._start = int(state["served"])
         self._served = self._start
+        self._epoch_offset = int(state.get("epoch_offset", 0))
+        self._resumed_mid_pass = self._start > 0
 
 
 class SeededAugmentation(Dataset[torch.Tensor]):
