@@ -17,12 +17,15 @@ import os
 import random
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
+from giugan.data.sampling import EpochSeededRandomSampler, SeededAugmentation
 from giugan.data.transforms import random_hflip, uint8_to_signed_unit
 from giugan.validation import check_bool, check_int
 
@@ -84,25 +87,6 @@ class InMemoryImageDataset(Dataset[torch.Tensor]):
     def __getitem__(self, index: int) -> torch.Tensor:
         image = uint8_to_signed_unit(self.images[index])
         return random_hflip(image) if self.hflip else image
-
-
-class EpochSeededRandomSampler(RandomSampler):
-    """A ``RandomSampler`` whose order is a pure function of ``(seed, epoch)``.
-
-    Lightning calls :meth:`set_epoch` at the start of every epoch, so a run resumed from a
-    checkpoint taken at an epoch boundary sees the same order as an uninterrupted one (a plain
-    shuffled loader re-created on resume would replay epoch 0's order). Being a ``RandomSampler``,
-    Lightning still recognises it as shuffled and swaps in a ``DistributedSampler`` under DDP.
-    """
-
-    def __init__(self, data_source: Dataset[torch.Tensor], seed: int) -> None:
-        super().__init__(data_source, generator=torch.Generator())  # type: ignore[arg-type]
-        self.seed = seed
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.generator.manual_seed(self.seed + 7_919 * epoch)  # type: ignore[union-attr]
 
 
 class ImageDataModule(L.LightningDataModule, ABC):
@@ -168,6 +152,7 @@ class ImageDataModule(L.LightningDataModule, ABC):
         self.seed = check_int("seed", seed, 0, hint="Use a non-negative integer seed.")
         self._train_dataset: Dataset[torch.Tensor] | None = None
         self._reference_dataset: Dataset[torch.Tensor] | None = None
+        self._train_loader_state: dict[str, Any] | None = None  # from a checkpoint, see load_state_dict
         # Lightning collects the init arguments of this frame and of the subclass __init__ that
         # called it. Passing the frame avoids Lightning's self-referencing frame, which kept the
         # caller (and any DataLoader with persistent workers in it) alive until the cycle
@@ -230,20 +215,57 @@ class ImageDataModule(L.LightningDataModule, ABC):
         return int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
 
     def _loader(self, dataset: Dataset[torch.Tensor], batch_size: int, train: bool) -> DataLoader:
+        """The training loader (resumable, see :mod:`giugan.data.sampling`) or the reference one."""
         generator = torch.Generator()
         generator.manual_seed(self.seed + 1_000_003 * self._global_rank() + (0 if train else 1))
-        sampler = EpochSeededRandomSampler(dataset, generator.initial_seed()) if train else None
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            drop_last=self.drop_last if train else False,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-            worker_init_fn=seed_worker,
-            generator=generator,
+        settings: dict[str, Any] = {
+            "batch_size": batch_size,
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.num_workers > 0,
+            "worker_init_fn": seed_worker,
+            "generator": generator,
+        }
+        if not train:
+            return DataLoader(dataset, drop_last=False, **settings)
+        sampler = EpochSeededRandomSampler(
+            dataset, generator.initial_seed(), batch_size=batch_size, drop_last=self.drop_last
         )
+        sampler.set_epoch(self._starting_epoch())
+        loader = StatefulDataLoader(
+            SeededAugmentation(dataset), sampler=sampler, drop_last=self.drop_last, **settings
+        )
+        if self._train_loader_state is not None:
+            loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training loader's position (saved by Lightning in every checkpoint).
+
+        Lightning's fit loop also saves the state of a stateful train loader, but gives it back
+        only when it thinks the epoch was unfinished: a run stopped mid-epoch by reaching
+        ``generator_iterations`` (or a signal) is recorded as a finished epoch. Keeping the state
+        here as well makes the resumed run continue that epoch at its next mini-batch.
+        """
+        trainer = getattr(self, "trainer", None)
+        loader = trainer.train_dataloader if trainer is not None else None
+        return {"train_loader": loader.state_dict()} if isinstance(loader, StatefulDataLoader) else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep a checkpoint's training-loader state for the next :meth:`train_dataloader`."""
+        self._train_loader_state = state_dict.get("train_loader")
+
+    def _starting_epoch(self) -> int:
+        """The epoch Lightning's fit loop is about to run (non-zero when resuming).
+
+        A run resumed from a checkpoint written at the end of an epoch gets no loader state back
+        from Lightning, and its first pass is created before Lightning's ``set_epoch``: the
+        sampler has to start at that epoch itself.
+        """
+        trainer = getattr(self, "trainer", None)
+        fit_loop = getattr(trainer, "fit_loop", None)
+        return int(fit_loop.epoch_progress.current.processed) if fit_loop is not None else 0
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled loader over the training split, batches of ``batch_size * batches_per_iteration``."""
