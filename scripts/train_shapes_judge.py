@@ -18,6 +18,7 @@ weights on the same machine. Prints the held-out accuracy per head and image siz
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 from pathlib import Path
@@ -28,11 +29,11 @@ from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from giugan.data.shapes_render import render_labelled_shapes
+from giugan.metrics.extractors import sha256_of_file
 from giugan.metrics.shapes_judge import (
     HEAD_SIZES,
     SHAPES_JUDGE_WEIGHTS,
     ShapesJudge,
-    file_sha256,
     judge_images,
     prepare_images,
 )
@@ -87,7 +88,10 @@ def judge_loss(logits: list[Tensor], labels: Tensor, uniform: Tensor) -> Tensor:
 
 
 def train(
-    steps: int, batch_size: int = 128, images_per_size: int = 10000, seed: int = 0,
+    steps: int,
+    batch_size: int = 128,
+    images_per_size: int = 10000,
+    seed: int = 0,
     learning_rate: float = 2e-3,
 ) -> ShapesJudge:
     """Adam with a cosine learning-rate schedule; ``batch_size`` inliers + a quarter outliers."""
@@ -144,10 +148,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     torch.use_deterministic_algorithms(True)
     judge = train(args.steps, args.batch_size, args.images_per_size, args.seed)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(judge.state_dict(), args.output)
+    # Through a buffer: torch.save names the archive's root folder after a file, not a buffer, so
+    # the bytes (and sha256) then depend on the weights only.
+    buffer = io.BytesIO()
+    torch.save(judge.state_dict(), buffer)
+    args.output.write_bytes(buffer.getvalue())
     report = {
         "output": str(args.output),
-        "sha256": file_sha256(args.output),
+        "sha256": sha256_of_file(args.output),
         "bytes": args.output.stat().st_size,
         "held_out_accuracy": held_out_accuracy(judge, args.held_out_per_size),
         "head_sizes": HEAD_SIZES,

@@ -16,7 +16,7 @@ weights are checked against :data:`SHAPES_JUDGE_SHA256` when loaded; they are re
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,13 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from giugan.metrics.extractors import sha256_of_file
+
 __all__ = [
     "HEAD_SIZES",
     "JUDGE_IMAGE_SIZE",
     "SHAPES_JUDGE_SHA256",
     "SHAPES_JUDGE_WEIGHTS",
-    "JudgeOutputs",
     "InvalidJudgeWeights",
+    "JudgeOutputs",
     "ShapesJudge",
     "judge_images",
     "load_shapes_judge",
@@ -43,7 +45,7 @@ HEAD_SIZES: tuple[int, int, int] = (3, 6, 2)
 JUDGE_IMAGE_SIZE = 32
 #: The packaged weights and their sha256.
 SHAPES_JUDGE_WEIGHTS = Path(__file__).with_name("weights") / "shapes_judge.pt"
-SHAPES_JUDGE_SHA256 = "0" * 64
+SHAPES_JUDGE_SHA256 = "45130dbd2430d78fc1d527c58f0dbfce0da0b3d49253c4e078861863354dad11"
 
 
 class InvalidJudgeWeights(ValueError):
@@ -62,7 +64,7 @@ class ShapesJudge(nn.Module):
         super().__init__()
         channels = (3, width, 2 * width, 4 * width, 4 * width)
         layers: list[nn.Module] = []
-        for index, (inputs, outputs) in enumerate(zip(channels, channels[1:])):
+        for index, (inputs, outputs) in enumerate(itertools.pairwise(channels)):
             layers += [
                 nn.Conv2d(inputs, outputs, 3, padding=1, bias=False),
                 nn.BatchNorm2d(outputs),
@@ -116,19 +118,13 @@ def prepare_images(images: Tensor) -> Tensor:
         )
     if images.shape[-2:] != (JUDGE_IMAGE_SIZE, JUDGE_IMAGE_SIZE):
         images = F.interpolate(
-            images, size=(JUDGE_IMAGE_SIZE, JUDGE_IMAGE_SIZE), mode="bilinear",
-            align_corners=False, antialias=True,
+            images,
+            size=(JUDGE_IMAGE_SIZE, JUDGE_IMAGE_SIZE),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
         )
     return images
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 (hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_shapes_judge(path: str | Path | None = None, sha256: str | None = None) -> ShapesJudge:
@@ -151,7 +147,7 @@ def load_shapes_judge(path: str | Path | None = None, sha256: str | None = None)
             "is package data) or train one with 'python scripts/train_shapes_judge.py --output "
             f"{path}'."
         )
-    if sha256 is not None and (actual := file_sha256(path)) != sha256:
+    if sha256 is not None and (actual := sha256_of_file(path)) != sha256:
         raise InvalidJudgeWeights(
             f"The shapes judge's weights file '{path}' has sha256 {actual}, expected {sha256}: "
             "the file was altered or truncated, so its scores would not be comparable. Reinstall "
@@ -161,7 +157,7 @@ def load_shapes_judge(path: str | Path | None = None, sha256: str | None = None)
     judge = ShapesJudge()
     try:
         judge.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+    except Exception as err:  # re-raised with the file named
         raise InvalidJudgeWeights(
             f"The file '{path}' is not a shapes judge's state dict ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:200]}). Pass a file written by "
