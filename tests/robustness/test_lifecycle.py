@@ -80,7 +80,7 @@ def test_refused_resumes_leave_the_run_directory_byte_for_byte(run: Path, capsys
         "other architecture": ["--model.discriminator.init_args.conv_dim", "8", "--ckpt_path", "last",
                                "--model.generator_iterations", "8"],
         "already finished": ["--ckpt_path", "last", "--model.generator_iterations", "4"],
-        "not a checkpoint": ["--ckpt_path", str(folder / "metrics.csv"), "--model.generator_iterations", "8"],
+        "not a checkpoint": ["--ckpt_path", str(folder / "config.yaml"), "--model.generator_iterations", "8"],
     }
     expected = {
         "other architecture": "different architecture",
@@ -223,7 +223,6 @@ def test_a_signal_finishes_the_iteration_writes_last_ckpt_and_exits_non_zero(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     process.send_signal(signum)
-    time.sleep(0.05)
     process.send_signal(signum)  # a second one during the stop is ignored, never aborts the save
     code = process.wait(timeout=120)
     err = process.stderr.read().decode()
@@ -235,3 +234,43 @@ def test_a_signal_finishes_the_iteration_writes_last_ckpt_and_exits_non_zero(
     saved = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)
     assert saved["giugan"]["generator_iteration"] >= 2
     assert not (folder.parent / LOCK_NAME).exists()
+
+
+def test_a_second_ctrl_c_during_the_checkpoint_save_is_ignored(tmp_path: Path, capsys) -> None:
+    """In process: Ctrl-C at iteration 2, and again while last.ckpt is being written."""
+    import torch
+    from lightning.pytorch import Callback
+
+    from giugan import compat
+    from giugan.training.callbacks.signals import GracefulStop
+
+    from .helpers import tiny_data, tiny_module, tiny_trainer
+
+    class CtrlCAtIterationTwo(Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            if pl_module.generator_iteration == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    stop = GracefulStop()
+    trainer = tiny_trainer(tmp_path, every=100)
+    trainer.callbacks.extend([stop, CtrlCAtIterationTwo()])
+    save = trainer.save_checkpoint
+
+    def save_while_interrupted(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, during the save
+        return save(path, *args, **kwargs)
+
+    trainer.save_checkpoint = save_while_interrupted
+    module = tiny_module(generator_iterations=50)
+    with pytest.raises(BaseException) as info:
+        trainer.fit(module, datamodule=tiny_data())
+    assert compat.is_stop_after_batch(info.value)
+    assert "SIGINT again ignored: still writing the checkpoint" in capsys.readouterr().err
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert saved["giugan"]["generator_iteration"] == 2
+    assert stop.stopped.signum == signal.SIGINT
+    # after the stop, a Ctrl-C acts as usual again (Python's KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

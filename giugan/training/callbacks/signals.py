@@ -93,7 +93,8 @@ class GracefulStop(Callback):
             signal.signal(signum, self._handle)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self.restore_handlers()
+        if not (self.done and self.keep_handlers_after_stop):
+            self.restore_handlers()
 
     def restore_handlers(self) -> None:
         """Put back the handlers that were in place before the fit."""
