@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from giugan.metrics.reference import frechet_distance
+from giugan.metrics.fid import frechet_distance
 from giugan.metrics.shapes_judge import HEAD_SIZES, JudgeOutputs, ShapesJudge, judge_images
 
 __all__ = [

@@ -165,12 +165,12 @@ class GANModule(EvaluationHooks, LightningModule):
         return lr_factor(hp.lr_schedule, iteration, hp.generator_iterations, hp.lr_decay_rate, hp.lr_decay_every)
 
     def on_train_start(self) -> None:
-        # A resumed run: forget what a killed attempt logged after the restored checkpoint.
-        if self.generator_iteration:
-            for logger in self.loggers:
-                truncate = getattr(logger, "truncate_after", None)
-                if callable(truncate):
-                    truncate(self.generator_iteration)
+        # Forget what a killed attempt logged after the restored checkpoint (after iteration 0
+        # for a start from scratch, e.g. after a kill before the first checkpoint).
+        for logger in self.loggers:
+            truncate = getattr(logger, "truncate_after", None)
+            if callable(truncate):
+                truncate(self.generator_iteration)
 
     def on_fit_start(self) -> None:
         refuse_replaced_representative_norms(self, self._rbn_layers)
