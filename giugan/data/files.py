@@ -102,6 +102,8 @@ def decode_image(path: Path) -> Image.Image:
 def _is_decodable(path: Path) -> bool:
     try:
         decode_image(path).convert("RGB")
+    except PermissionError:
+        raise  # unreadable is not corrupt: skipping would hide a fixable problem
     except _DECODE_ERRORS:
         return False
     except Image.DecompressionBombError:
@@ -161,7 +163,20 @@ class ImageFileDataset(Dataset[torch.Tensor]):
                 f"Image file {path} was listed when the dataset was set up but no longer exists. "
                 f"Restore it, or re-create the DataModule so the file list is re-read."
             ) from None
-        except (*_DECODE_ERRORS, Image.DecompressionBombError) as error:
+        except PermissionError:
+            raise PermissionError(
+                f"Image file {path} cannot be read: permission denied (the file is there, the "
+                f"account running giugan may not read it). Fix its permissions (e.g. "
+                f"`chmod a+r {path}`) or remove it from the folder."
+            ) from None
+        except Image.DecompressionBombError as error:
+            raise CorruptDataError(
+                f"Image file {path} is too large to decode safely ({error}). PIL refuses images "
+                f"of more than {Image.MAX_IMAGE_PIXELS:,} pixels as a guard against decompression "
+                f"bombs. Downscale it, remove it, or, if you trust the file, raise "
+                f"PIL.Image.MAX_IMAGE_PIXELS before training."
+            ) from None
+        except _DECODE_ERRORS as error:
             raise CorruptDataError(
                 f"Cannot decode image file {path}: {type(error).__name__}: {error}. The file is "
                 f"corrupt, truncated or not an image. {self.fix_hint}".rstrip()

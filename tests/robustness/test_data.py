@@ -150,3 +150,34 @@ def test_cifar_pickle_with_the_wrong_array_shape_names_the_file(tmp_path: Path) 
     assert_one_paragraph(
         str(info.value), str(folder_ / "data_batch_3"), "(4, 1024)", "(N, 3072)", "download"
     )
+
+
+def test_unreadable_image_says_permission_denied_not_corrupt(tmp_path: Path, monkeypatch) -> None:
+    # Tests run as root on CI, where chmod does not stop reads: the refusal is simulated at open.
+    write_image(tmp_path / "a_good.png")
+    locked = write_image(tmp_path / "b_locked.png")
+    real_open = Image.open
+
+    def open_refusing(path, *args, **kwargs):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", open_refusing)
+    with pytest.raises(PermissionError) as info:
+        first_batches(folder(tmp_path))
+    assert_one_paragraph(str(info.value), str(locked), "permission denied", "chmod a+r")
+    assert "corrupt" not in str(info.value)
+    # ... and skip_corrupt does not silently drop it either
+    with pytest.raises(PermissionError):
+        first_batches(folder(tmp_path, skip_corrupt=True))
+
+
+def test_too_large_image_says_so_and_names_the_limit(tmp_path: Path, monkeypatch) -> None:
+    write_image(tmp_path / "a_good.png")
+    huge = write_image(tmp_path / "b_huge.png", size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64*64 > 2 * 1000: a "bomb"
+    with pytest.raises(CorruptDataError) as info:
+        first_batches(folder(tmp_path))
+    assert_one_paragraph(str(info.value), str(huge), "too large to decode safely", "MAX_IMAGE_PIXELS")
+    assert "corrupt, truncated" not in str(info.value)
