@@ -28,6 +28,7 @@ from giugan.training.start_checks import (
     check_image_sizes,
     check_resume,
     refuse_fresh_start_over_checkpoints,
+    requeued_checkpoint,
     resolve_checkpoint,
 )
 
@@ -156,6 +157,10 @@ class GiuganCLI(LightningCLI):
         check_image_sizes(self.datamodule, self.model)
         check_devices(self.config[self.subcommand].trainer.devices, self.trainer)
         ckpt_path = resolve_checkpoint(config.get("ckpt_path"), folder)
+        if ckpt_path is None:
+            ckpt_path = requeued_checkpoint(folder, self.trainer.default_root_dir)
+            if ckpt_path is not None:  # a requeued SLURM job resumes by itself
+                config["ckpt_path"] = ckpt_path
         if ckpt_path is None:
             refuse_fresh_start_over_checkpoints(folder)
         else:

@@ -87,6 +87,29 @@ def check_resume(path: str, model: Any) -> None:
         )
 
 
+def requeued_checkpoint(folder: str, root_dir: str) -> str | None:
+    """The newest checkpoint of a SLURM job that was requeued (``SLURM_RESTART_COUNT`` >= 1).
+
+    A preempted job ends either through Lightning's requeue signal (``hpc_ckpt_<n>.ckpt`` in
+    ``trainer.default_root_dir``) or through SIGTERM (``last.ckpt``); the requeued job runs the
+    same command without ``--ckpt_path`` and continues from whichever is further along. Outside
+    a requeued job this returns None, so a fresh start is never silently turned into a resume.
+    """
+    import os
+
+    if os.environ.get("SLURM_RESTART_COUNT", "0").strip() in ("", "0"):
+        return None
+    candidates = glob.glob(os.path.join(root_dir, "hpc_ckpt_*.ckpt"))
+    candidates += [p for p in [os.path.join(folder, "last.ckpt")] if os.path.isfile(p)]
+    if not candidates:
+        return None
+
+    def iteration(path: str) -> int:
+        return int(read_checkpoint_section(path).get("generator_iteration", 0))
+
+    return max(candidates, key=iteration)
+
+
 def refuse_fresh_start_over_checkpoints(folder: str) -> None:
     existing = existing_checkpoints(folder)
     if existing:

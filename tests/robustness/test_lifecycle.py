@@ -274,3 +274,56 @@ def test_a_second_ctrl_c_during_the_checkpoint_save_is_ignored(tmp_path: Path, c
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.5)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_devices_that_the_strategy_would_drop_are_refused(run: Path, capsys) -> None:
+    assert fit(run, "--trainer.devices", "2", "--trainer.strategy", "single_device",
+               "--model.generator_iterations", "2") == 2
+    err = capsys.readouterr().err
+    assert "trainer.devices=2" in err and "SingleDeviceStrategy" in err
+    assert not (run / "runs").exists()
+
+
+@pytest.mark.slow
+def test_slurm_preemption_requeue_resumes_by_itself(run: Path) -> None:
+    """Simulated SLURM: the requeue signal (SIGUSR1) saves hpc_ckpt_1.ckpt and calls
+    ``scontrol requeue``; SLURM then ends the job (SIGTERM); the requeued job runs the same
+    command (SLURM_RESTART_COUNT=1) and continues from the saved iteration."""
+    bin_dir = run / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {run / 'scontrol.log'}\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    root = run / "runs" / "tiny"
+    slurm = {"SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_PROCID": "0",
+             "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_JOB_ID": "4242",
+             "SLURM_JOB_NAME": "giugan", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **slurm}
+    env.pop("GIUGAN_RUN_TOKEN", None)
+    args = [sys.executable, "-m", "giugan", *command(run, "--trainer.default_root_dir", str(root),
+                                                      "--model.generator_iterations", "100000")]
+    process = subprocess.Popen(args, cwd=run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (root / "checkpoints" / "iter-00000002.ckpt").exists():
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGUSR1)
+    while not (run / "scontrol.log").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()[-3000:]
+        time.sleep(0.05)
+    assert (run / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    assert list(root.glob("hpc_ckpt_*.ckpt"))
+    process.send_signal(signal.SIGTERM)  # SLURM ends the requeued job's current run
+    assert process.wait(timeout=120) == 143
+    process.stderr.close()
+    import torch
+
+    stopped_at = torch.load(root / "checkpoints" / "last.ckpt", map_location="cpu",
+                            weights_only=False)["giugan"]["generator_iteration"]
+    target = str(stopped_at + 3)
+    again = subprocess.run([*args[:-1], target], cwd=run, env={**env, "SLURM_RESTART_COUNT": "1"},
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (root / f"config-resume-{stopped_at:08d}.yaml").exists()
+    final = torch.load(root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert final["giugan"]["generator_iteration"] == int(target)
