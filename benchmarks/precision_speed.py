@@ -9,7 +9,10 @@ timed in rounds that rotate their order, so a busy machine slows all of them ali
   ``--trainer.precision bf16-mixed`` does (penalty norm, interpolation and losses in float32);
 * ``compile``: G and D ``torch.compile``d for their ordinary forwards (the penalty's double
   backward runs eager: compiled graphs do not support it);
-* ``channels_last``: parameters and batches in channels-last memory format.
+* ``channels_last``: parameters and batches in channels-last memory format;
+* on CUDA also ``tf32`` (TF32 tensor-core matmuls and convolutions) and ``cuda_graphs``
+  (``torch.compile(mode="reduce-overhead")``, which replays CUDA graphs of the static-shape
+  forwards).
 
 Every variant calls :func:`giugan.training.steps.generator_iteration`, the function
 ``GANModule.training_step`` calls. Reported: median iterations/s per variant and the ratio to
@@ -53,6 +56,8 @@ from giugan.training.steps import StepBackend, StepSettings, generator_iteration
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 VARIANTS = ("fp32", "bf16", "compile", "channels_last")
+#: Only where they mean something: TF32 matmuls/convolutions and CUDA graphs need a CUDA device.
+CUDA_VARIANTS = ("tf32", "cuda_graphs")
 #: Band for the windowed means of the bf16 run against fp32's: |mean_bf16 - mean_fp32| must be
 #: within BAND_RELATIVE * |mean_fp32| + BAND_ABSOLUTE * (spread of fp32's windows).
 BAND_RELATIVE = 0.25
@@ -72,9 +77,10 @@ class Variant:
         )
         self.settings = StepSettings(loss=get_loss("wasserstein"), gp_weight=10.0)
         self.backend = StepBackend.plain(generator, discriminator)
-        if name == "compile":
-            self.backend.compiled_generator = CompiledForward(generator, "generator")
-            self.backend.compiled_discriminator = CompiledForward(discriminator, "discriminator")
+        if name in ("compile", "cuda_graphs"):
+            mode = "reduce-overhead" if name == "cuda_graphs" else None
+            self.backend.compiled_generator = CompiledForward(generator, "generator", mode)
+            self.backend.compiled_discriminator = CompiledForward(discriminator, "discriminator", mode)
         if name == "channels_last":
             to_channels_last(generator, discriminator)
         self.iteration = 0
@@ -83,11 +89,17 @@ class Variant:
         if self.name == "channels_last":
             real = real.contiguous(memory_format=torch.channels_last)
         rng = step_generator(0, 0, self.iteration, self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.name == "bf16"):
-            stats = generator_iteration(
-                self.generator, self.discriminator, self.optimizers, real, 1, rng,
-                self.settings, self.backend,
-            )
+        tf32 = self.name == "tf32"
+        previous = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        try:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.name == "bf16"):
+                stats = generator_iteration(
+                    self.generator, self.discriminator, self.optimizers, real, 1, rng,
+                    self.settings, self.backend,
+                )
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
         self.iteration += 1
         return stats
 
@@ -106,9 +118,16 @@ def timed(variant: Variant, batches: Sequence[Tensor]) -> float:
     return time.perf_counter() - started
 
 
+#: Not a paper preset: GIU-GAN 32 at conv_dim 16, for quick checks (``--presets small_giu_gan_32``).
+SMALL_PRESET = "small_giu_gan_32"
+
+
 def build(preset: str, seed: int) -> tuple[nn.Module, nn.Module]:
     from giugan.nets.presets import build_preset
+    from giugan.training.precision_check import small_giu_gan
 
+    if preset == SMALL_PRESET:
+        return small_giu_gan(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_preset(preset)
@@ -142,14 +161,14 @@ def measure_speed(
     median = {name: statistics.median(values) for name, values in per_round.items()}
     fallback = {
         name: runner.backend.compiled_generator.failed or runner.backend.compiled_discriminator.failed
-        for name, runner in runners.items() if name == "compile"
+        for name, runner in runners.items() if name in ("compile", "cuda_graphs")
     }
     return {
         "preset": preset,
         "it_per_s": median,
         "per_round_it_per_s": per_round,
         "ratio_to_fp32": {name: median[name] / median["fp32"] for name in variants},
-        "compile_fallback": fallback.get("compile"),
+        "compile_fallback": fallback.get("compile") or fallback.get("cuda_graphs"),
     }
 
 
@@ -204,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (0 = torch's default)")
-    parser.add_argument("--no-compile", action="store_true", help="leave out the compile variant")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled variants")
     parser.add_argument("--check-iterations", type=int, default=300)
     parser.add_argument("--check-window", type=int, default=50)
     parser.add_argument("--no-save", action="store_true")
@@ -212,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = torch.device(args.device)
     if args.threads and device.type == "cpu":
         torch.set_num_threads(args.threads)
-    variants = [v for v in VARIANTS if not (args.no_compile and v == "compile")]
+    variants = [*VARIANTS, *(CUDA_VARIANTS if device.type == "cuda" else ())]
+    variants = [v for v in variants if not (args.no_compile and v in ("compile", "cuda_graphs"))]
     started = time.perf_counter()
     agreement = one_step_agreement(device)
     print("bf16 vs fp32, one iteration from the same state: " + ", ".join(
