@@ -33,6 +33,7 @@ from torch import nn
 from giugan.metrics.fid import FIDScore
 from giugan.metrics.inception_score import ISScore
 from giugan.metrics.kid import KIDScore
+from giugan.metrics.precision_recall import PrecisionRecallScore
 from giugan.metrics.score import Score, ScoreSettings
 
 #: Switch name -> score class, in computing order.
@@ -40,6 +41,7 @@ SCORES: dict[str, type[Score]] = {
     "fid": FIDScore,
     "inception_score": ISScore,
     "kid": KIDScore,
+    "precision_recall": PrecisionRecallScore,
 }
 
 
