@@ -186,9 +186,9 @@ def _reference(config: Any, init: Any, samples: Tensor) -> tuple[Any, str, int, 
     """``(batches of real images, reference id, count, source description)``."""
     if config.reference is not None and init.data is not None:
         raise ValueError(
-            "giugan eval: both --reference and a data section (from --config or --data) name the "
-            "reference. Give one: drop --reference to use the data module's reference split, or "
-            "pass --data null to use the --reference images."
+            "giugan eval: both --reference and --data name the reference. Give one: drop "
+            "--reference to use the data module's reference split, or drop --data to use the "
+            "--reference images (with --config, --reference replaces the config's data section)."
         )
     size = tuple(samples.shape[2:])
     if config.reference is not None:
