@@ -29,7 +29,11 @@ from torch import Tensor
 from giugan.cli.composition import expand_config_bases
 from giugan.data.files import DEFAULT_EXTENSIONS, decode_image, list_image_files
 from giugan.data.transforms import to_rgb
-from giugan.metrics import GenerativeMetrics, compute_reference_statistics
+from giugan.metrics import (
+    GenerativeMetrics,
+    InceptionWeightsUnavailable,
+    compute_reference_statistics,
+)
 from giugan.training.evaluation import Evaluator
 
 DESCRIPTION = (
@@ -64,14 +68,14 @@ def _config_sections(configs: list[str]) -> tuple[dict | None, dict | None]:
         path = Path(value)
         if not path.is_file() and "\n" not in value:
             raise FileNotFoundError(
-                f"giugan eval: the config file '{value}' does not exist. Give --config the path of "
+                f"The config file '{value}' does not exist. Give --config the path of "
                 "a training config (e.g. configs/cifar10/giu_gan.yaml or runs/<name>/config.yaml)."
             )
         text = path.read_text() if path.is_file() else value
         loaded = yaml.safe_load(text) or {}
         if not isinstance(loaded, dict):
             raise ValueError(
-                f"giugan eval: the config '{value[:80]}' is not a mapping of keys to values; "
+                f"The config '{value[:80]}' is not a mapping of keys to values; "
                 "give a training config with `model:` and `data:` sections."
             )
         merged = _merge(merged, loaded)
@@ -132,14 +136,14 @@ def read_images(path: str, what: str) -> Tensor:
     source = Path(path).expanduser()
     if not source.exists():
         raise FileNotFoundError(
-            f"giugan eval: the {what} '{source}' does not exist. Give a folder of images or an "
+            f"The {what} '{source}' does not exist. Give a folder of images or an "
             ".npz file with an `images` array (uint8, N x H x W x 3)."
         )
     if source.is_dir():
         files = list_image_files(source, DEFAULT_EXTENSIONS, recursive=True)
         if not files:
             raise FileNotFoundError(
-                f"giugan eval: no image files under the {what} folder '{source}' (searched "
+                f"No image files under the {what} folder '{source}' (searched "
                 f"recursively for {', '.join(DEFAULT_EXTENSIONS)}). Extract any archive first."
             )
         arrays = [np.asarray(to_rgb(decode_image(file))) for file in files]
@@ -147,7 +151,7 @@ def read_images(path: str, what: str) -> Tensor:
         if len(sizes) > 1:
             odd = next(f for f, a in zip(files, arrays) if a.shape != arrays[0].shape)
             raise ValueError(
-                f"giugan eval: the images of the {what} folder '{source}' differ in size "
+                f"The images of the {what} folder '{source}' differ in size "
                 f"({files[0].name} is {arrays[0].shape[1]}x{arrays[0].shape[0]}, {odd.name} is "
                 f"{arrays[files.index(odd)].shape[1]}x{arrays[files.index(odd)].shape[0]}). "
                 "Scores need one size: resize the images first."
@@ -157,20 +161,20 @@ def read_images(path: str, what: str) -> Tensor:
         with np.load(source) as archive:
             if "images" not in archive:
                 raise ValueError(
-                    f"giugan eval: the {what} '{source}' has no array `images` (it has "
+                    f"The {what} '{source}' has no array `images` (it has "
                     f"{', '.join(archive.files) or 'none'}). Write one of uint8 N x H x W x 3, as "
                     "`giugan predict --predictions.npz true` does."
                 )
             pixels = archive["images"]
         if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[-1] != 3:
             raise ValueError(
-                f"giugan eval: the `images` array of '{source}' is {pixels.dtype} of shape "
+                f"The `images` array of '{source}' is {pixels.dtype} of shape "
                 f"{pixels.shape}; it must be uint8 N x H x W x 3 (values 0..255, RGB last). "
                 "Quantise float images with giugan.metrics.quantize_images first."
             )
     else:
         raise ValueError(
-            f"giugan eval: the {what} '{source}' is neither a folder nor an .npz file. Give a "
+            f"The {what} '{source}' is neither a folder nor an .npz file. Give a "
             "folder of images or an .npz with an `images` array."
         )
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).contiguous()
@@ -186,7 +190,7 @@ def _reference(config: Any, init: Any, samples: Tensor) -> tuple[Any, str, int, 
     """``(batches of real images, reference id, count, source description)``."""
     if config.reference is not None and init.data is not None:
         raise ValueError(
-            "giugan eval: both --reference and --data name the reference. Give one: drop "
+            "Both --reference and --data name the reference. Give one: drop "
             "--reference to use the data module's reference split, or drop --data to use the "
             "--reference images (with --config, --reference replaces the config's data section)."
         )
@@ -195,7 +199,7 @@ def _reference(config: Any, init: Any, samples: Tensor) -> tuple[Any, str, int, 
         real = read_images(config.reference, "reference")
         if tuple(real.shape[2:]) != size:
             raise ValueError(
-                f"giugan eval: the samples are {size[1]}x{size[0]} but the reference images "
+                f"The samples are {size[1]}x{size[0]} but the reference images "
                 f"'{config.reference}' are {real.shape[3]}x{real.shape[2]}. Score images of the "
                 "reference's size."
             )
@@ -204,17 +208,17 @@ def _reference(config: Any, init: Any, samples: Tensor) -> tuple[Any, str, int, 
     datamodule = init.data
     if datamodule is None:
         raise ValueError(
-            "giugan eval: no reference. Give --reference FOLDER_OR_NPZ, or --config with a "
+            "No reference. Give --reference FOLDER_OR_NPZ, or --config with a "
             "training config whose `data` section names the reference split."
         )
     if not hasattr(datamodule, "reference_id"):
         raise ValueError(
-            f"giugan eval: the data module {type(datamodule).__name__} has no reference split "
+            f"The data module {type(datamodule).__name__} has no reference split "
             "(`reference_id`); use a giugan data module (giugan.data.*)."
         )
     if (datamodule.image_size, datamodule.image_size) != size:
         raise ValueError(
-            f"giugan eval: the samples are {size[1]}x{size[0]} but the reference split of "
+            f"The samples are {size[1]}x{size[0]} but the reference split of "
             f"{type(datamodule).__name__} is {datamodule.image_size}x{datamodule.image_size} "
             "(data.init_args.image_size). Score images of the reference's size."
         )
@@ -243,7 +247,7 @@ def main(argv: list[str]) -> int:
         data, metrics_options = _config_sections(configs)
         if metrics_options is None:
             raise ValueError(
-                "giugan eval: the config has no model.metrics section; add one or give the "
+                "The config has no model.metrics section; add one or give the "
                 "options as --metrics.extractor etc."
             )
         prefix = ["--metrics", yaml.safe_dump(metrics_options)]
@@ -251,10 +255,15 @@ def main(argv: list[str]) -> int:
             prefix += ["--data", yaml.safe_dump(data)]
     config = parser.parse_args(prefix + list(argv))
     samples = read_images(config.samples, "samples")
-    init = parser.instantiate_classes(config)
+    try:
+        init = parser.instantiate_classes(config)
+    except InceptionWeightsUnavailable as err:  # a RuntimeError: shown as one paragraph here
+        raise FileNotFoundError(
+            f"{err} With giugan eval, give the file as --metrics.weights_path."
+        ) from err
     metrics: GenerativeMetrics = init.metrics.to(torch.device(config.device))
     if not metrics.available:
-        raise ValueError(f"giugan eval: the metrics are unavailable. {metrics.unavailable_reason}")
+        raise ValueError(f"The metrics are unavailable. {metrics.unavailable_reason}")
     real, reference_id, num_real, source = _reference(config, init, samples)
     compute_reference_statistics(metrics, real, reference_id, num_real)
     metrics.reset_fake()

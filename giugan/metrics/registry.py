@@ -5,7 +5,7 @@ name, e.g. ``fid: true`` in a config's ``metrics.init_args``) to its
 :class:`~giugan.metrics.score.Score` class. Scores are built, updated, computed and written
 into the protocol in this order.
 
-Adding a score, e.g. precision/recall:
+Adding a score (as precision/recall was added):
 
 1. one new file ``giugan/metrics/<score>.py`` with a :class:`~giugan.metrics.score.Score`
    subclass: ``name``, ``label``, ``consumes`` ("features" or "logits"), ``needs_real`` and, when

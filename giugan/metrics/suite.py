@@ -237,7 +237,8 @@ class GenerativeMetrics(nn.Module):
             score.reset_fake()
 
     def compute(self) -> dict[str, float]:
-        """Scores over all ranks (``fid, is_mean, is_std, kid_mean, kid_std``; ``{}`` if off).
+        """Scores over all ranks (``fid, is_mean, is_std, kid_mean, kid_std, precision, recall,
+        density, coverage`` as enabled; ``{}`` if off).
 
         Every rank must call it (calling it on rank 0 only hangs); all get the same numbers.
         Raises ``ValueError`` on too few samples, ``RuntimeError`` on NaN/inf statistics.
