@@ -251,7 +251,7 @@ def main(argv: list[str]) -> int:
                 "options as --metrics.extractor etc."
             )
         prefix = ["--metrics", yaml.safe_dump(metrics_options)]
-        if data is not None and "--reference" not in argv:
+        if data is not None and not any(a.split("=")[0] == "--reference" for a in argv):
             prefix += ["--data", yaml.safe_dump(data)]
     config = parser.parse_args(prefix + list(argv))
     samples = read_images(config.samples, "samples")
@@ -264,8 +264,11 @@ def main(argv: list[str]) -> int:
     metrics: GenerativeMetrics = init.metrics.to(torch.device(config.device))
     if not metrics.available:
         raise ValueError(f"The metrics are unavailable. {metrics.unavailable_reason}")
-    real, reference_id, num_real, source = _reference(config, init, samples)
-    compute_reference_statistics(metrics, real, reference_id, num_real)
+    if metrics.needs_real or config.reference is not None or init.data is not None:
+        real, reference_id, num_real, source = _reference(config, init, samples)
+        compute_reference_statistics(metrics, real, reference_id, num_real)
+    else:  # only the Inception Score: no real images needed
+        reference_id, num_real, source = None, 0, None
     metrics.reset_fake()
     for batch in samples.split(config.batch_size):
         metrics.update_fake(batch.to(metrics.device))
@@ -276,7 +279,7 @@ def main(argv: list[str]) -> int:
         "protocol": {
             "reference": reference_id,
             "reference_source": source,
-            "num_real": int(num_real),
+            "num_real": num_real,
             "generator": f"images read from {config.samples} (giugan eval)",
             "world_size": 1,
         },

@@ -127,6 +127,16 @@ def test_a_set_against_itself_has_precision_and_recall_one(folders, tmp_path: Pa
     assert report["fid"] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_the_inception_score_alone_needs_no_reference(folders, tmp_path: Path) -> None:
+    _, fake = folders
+    report = run_eval(
+        str(fake), "--output", str(tmp_path / "out"), "--metrics.extractor", "standin",
+        "--metrics.fid", "false", "--device", "cpu",
+    )  # fmt: skip
+    assert set(report) >= {"is_mean", "is_std"} and "fid" not in report
+    assert report["protocol"]["reference"] is None and report["protocol"]["num_fake"] == 50
+
+
 def test_every_option_has_help_text() -> None:
     from giugan.cli.evaluate import build_parser
 
