@@ -9,6 +9,8 @@
 * ``giugan predict --config ... --ckpt_path ... --predictions.num_images 1000``.
 * ``giugan profile --all`` prints the papers' Params/FLOPs beside ours (no Lightning import).
 * ``giugan stats --config ...`` precomputes the real-image reference statistics.
+* ``giugan eval SAMPLES --reference OTHER --output DIR`` (or ``--config ...`` for a data module's
+  reference split) scores a folder or ``.npz`` of images under the training protocol.
 
 Lightning is imported only for the commands that need it, so ``giugan profile`` starts fast.
 """
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args and args[0] == "stats":
             return stats_main(args[1:])
+        if args and args[0] == "eval":
+            return __import__("giugan.cli.evaluate", fromlist=["main"]).main(args[1:])
         if argv is not None:
             GiuganCLI(args=args)  # expands composed configs (``__base__``) itself
             return 0

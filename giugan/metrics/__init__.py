@@ -1,4 +1,4 @@
-"""Metrics layer: FID, Inception Score and KID with a pinned protocol.
+"""Metrics layer: FID, Inception Score, KID and precision/recall with a pinned protocol.
 
 Knows torch, torchmetrics and torch-fidelity only. Public entry points:
 
@@ -9,8 +9,8 @@ Knows torch, torchmetrics and torch-fidelity only. Public entry points:
 * :func:`build_extractor`, :class:`InceptionExtractor`, :class:`StandInExtractor`.
 * :func:`frechet_distance` — the Fréchet distance of two Gaussians, float64.
 
-Layout: one module per score (``fid``, ``inception_score``, ``kid``) implementing the ``Score``
-interface (``score``) and listed in the one table of ``registry``; ``reference`` (the
+Layout: one module per score (``fid``, ``inception_score``, ``kid``, ``precision_recall``)
+implementing the ``Score`` interface (``score``) and listed in the one table of ``registry``; ``reference`` (the
 real-statistics cache), ``distributed`` (everything across ranks), ``features`` (the shared
 extractor), ``precompute`` (``giugan stats``) and ``suite`` (the coordinator).
 """

@@ -49,10 +49,19 @@ INCEPTION_WEIGHTS_URL = (
 INCEPTION_RESIZE = (
     "bilinear, antialias=False, 299x299 (torch-fidelity interpolate_bilinear_2d_like_tensorflow1x)"
 )
+#: The clean-fid resize (Parmar et al. 2022, "On aliased resizing and surprising subtleties in GAN
+#: evaluation"), as recorded in protocols and reference keys.
+CLEAN_RESIZE = (
+    "clean: PIL bicubic with antialias per channel in float32 to 299x299 (clean-fid), rounded "
+    "to uint8"
+)
+#: ``resize`` option -> its protocol description.
+RESIZES = {"tensorflow": INCEPTION_RESIZE, "clean": CLEAN_RESIZE}
 #: The config key that points at a weights file (stated in error messages).
 WEIGHTS_CONFIG_KEY = "metrics.init_args.weights_path"
 
 ExtractorName = Literal["inception", "standin"]
+ResizeName = Literal["tensorflow", "clean"]
 
 
 class InceptionWeightsUnavailable(RuntimeError):
@@ -88,6 +97,27 @@ def sha256_of_file(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def clean_resize(images: Tensor, size: int = 299) -> Tensor:
+    """Resize uint8 images ``(B, 3, H, W)`` as clean-fid does, then round back to uint8.
+
+    Each channel becomes a float32 PIL image (mode "F") resized with ``Image.BICUBIC``, which
+    antialiases when downscaling (clean-fid's "clean" mode: Parmar et al. 2022). The result is
+    clipped to [0, 255] and rounded to uint8 because torch-fidelity's network takes uint8 input
+    (clean-fid feeds the floats on: the rounding moves a pixel by at most half a grey level).
+    """
+    import numpy as np
+    from PIL import Image
+
+    pixels = images.detach().cpu().numpy().astype(np.float32)
+    resized = np.empty((*pixels.shape[:2], size, size), dtype=np.float32)
+    for index, image in enumerate(pixels):
+        for channel, plane in enumerate(image):
+            picture = Image.fromarray(plane).resize((size, size), resample=Image.BICUBIC)
+            resized[index, channel] = np.asarray(picture)
+    rounded = np.rint(np.clip(resized, 0.0, 255.0)).astype(np.uint8)
+    return torch.from_numpy(rounded).to(images.device)
 
 
 def _download_weights(url: str, destination: Path) -> None:
@@ -141,7 +171,9 @@ class InceptionExtractor(nn.Module):
     """TF-compatible InceptionV3 (torch-fidelity weights) giving pool features and logits at once.
 
     Input: uint8 images ``(B, 3, H, W)``; they are resized to 299x299 with torch-fidelity's
-    TF-1.x-compatible bilinear resize (no antialiasing), scaled by ``(x - 128) / 128`` and
+    TF-1.x-compatible bilinear resize (no antialiasing; ``resize="tensorflow"``) or first with
+    :func:`clean_resize` (``resize="clean"``, after which the TF resize of a 299x299 image is
+    the identity), scaled by ``(x - 128) / 128`` and
     passed through the network in float32. Output: ``(features (B, 2048), logits (B, 1008))``
     where the logits are torch-fidelity's ``logits_unbiased`` used for the Inception Score.
 
@@ -149,6 +181,8 @@ class InceptionExtractor(nn.Module):
         weights_path: local weights file; ``None`` uses ``$GIUGAN_INCEPTION_WEIGHTS``, the torch
             hub cache, or a download (see :func:`resolve_inception_weights`).
         weights_sha256: if given, the file's sha256 must start with this hex string.
+        resize: "tensorflow" (the TF FID code's bilinear resize; the published protocol) or
+            "clean" (clean-fid's PIL bicubic with antialias).
 
     Raises:
         InceptionWeightsUnavailable: no file and no download.
@@ -159,14 +193,22 @@ class InceptionExtractor(nn.Module):
     name = "inception"
     num_features = 2048
     num_classes = 1008
-    resize = INCEPTION_RESIZE
 
     def __init__(
         self,
         weights_path: str | Path | None = None,
         weights_sha256: str | None = None,
+        resize: ResizeName = "tensorflow",
     ) -> None:
         super().__init__()
+        if resize not in RESIZES:
+            raise ValueError(
+                f"Unknown resize {resize!r} (`metrics.init_args.resize`); choose 'tensorflow' "
+                "(bilinear without antialiasing, the TF FID code and published tables) or "
+                "'clean' (PIL bicubic with antialiasing, as clean-fid)."
+            )
+        self.resize_mode = resize
+        self.resize = RESIZES[resize]
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         path = resolve_inception_weights(weights_path)
@@ -222,6 +264,8 @@ class InceptionExtractor(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(pool features (B, 2048), logits_unbiased (B, 1008))`` for uint8 images."""
         _check_images(images)
+        if self.resize_mode == "clean":
+            images = clean_resize(images, 299)
         features, logits = self.network(images)
         return features.reshape(images.shape[0], -1), logits.reshape(images.shape[0], -1)
 
@@ -297,14 +341,24 @@ def build_extractor(
     name: ExtractorName,
     weights_path: str | Path | None = None,
     weights_sha256: str | None = None,
+    resize: ResizeName = "tensorflow",
 ) -> nn.Module:
     """Build the extractor called ``name`` ("inception" or "standin").
 
-    ``weights_path``/``weights_sha256`` apply to "inception" only; giving a path for "standin"
-    warns, since it would be ignored.
+    ``weights_path``/``weights_sha256``/``resize`` apply to "inception" only; giving a path for
+    "standin" warns, since it would be ignored, and ``resize="clean"`` is refused (the stand-in
+    never resizes).
     """
     if name == "inception":
-        return InceptionExtractor(weights_path=weights_path, weights_sha256=weights_sha256)
+        return InceptionExtractor(
+            weights_path=weights_path, weights_sha256=weights_sha256, resize=resize
+        )
+    if name == "standin" and resize != "tensorflow":
+        raise ValueError(
+            f"`metrics.init_args.resize: {resize}` applies to the Inception extractor only: the "
+            "stand-in takes images of any size without resizing. Remove the option or use "
+            "`extractor: inception`."
+        )
     if name == "standin":
         if weights_path is not None:
             warnings.warn(
@@ -320,6 +374,7 @@ def build_extractor(
 
 
 __all__ = [
+    "CLEAN_RESIZE",
     "INCEPTION_RESIZE",
     "INCEPTION_WEIGHTS_FILENAME",
     "INCEPTION_WEIGHTS_URL",
@@ -330,6 +385,7 @@ __all__ = [
     "InvalidInceptionWeights",
     "StandInExtractor",
     "build_extractor",
+    "clean_resize",
     "resolve_inception_weights",
     "sha256_of_file",
 ]

@@ -12,7 +12,12 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from giugan.metrics.extractors import ExtractorName, InceptionWeightsUnavailable, build_extractor
+from giugan.metrics.extractors import (
+    ExtractorName,
+    InceptionWeightsUnavailable,
+    ResizeName,
+    build_extractor,
+)
 
 
 def shared_extractor(
@@ -20,6 +25,7 @@ def shared_extractor(
     weights_path: str | None,
     weights_sha256: str | None,
     on_missing_weights: str,
+    resize: ResizeName = "tensorflow",
 ) -> tuple[nn.Module | None, str | None]:
     """``(extractor in eval mode without gradients, None)``, or ``(None, reason)``.
 
@@ -32,7 +38,7 @@ def shared_extractor(
             f"{on_missing_weights!r}."
         )
     try:
-        network = build_extractor(name, weights_path, weights_sha256)
+        network = build_extractor(name, weights_path, weights_sha256, resize)
     except InceptionWeightsUnavailable as err:
         if on_missing_weights == "error":
             raise

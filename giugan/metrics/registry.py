@@ -5,7 +5,7 @@ name, e.g. ``fid: true`` in a config's ``metrics.init_args``) to its
 :class:`~giugan.metrics.score.Score` class. Scores are built, updated, computed and written
 into the protocol in this order.
 
-Adding a score, e.g. precision/recall:
+Adding a score (as precision/recall was added):
 
 1. one new file ``giugan/metrics/<score>.py`` with a :class:`~giugan.metrics.score.Score`
    subclass: ``name``, ``label``, ``consumes`` ("features" or "logits"), ``needs_real`` and, when
@@ -33,6 +33,7 @@ from torch import nn
 from giugan.metrics.fid import FIDScore
 from giugan.metrics.inception_score import ISScore
 from giugan.metrics.kid import KIDScore
+from giugan.metrics.precision_recall import PrecisionRecallScore
 from giugan.metrics.score import Score, ScoreSettings
 
 #: Switch name -> score class, in computing order.
@@ -40,6 +41,7 @@ SCORES: dict[str, type[Score]] = {
     "fid": FIDScore,
     "inception_score": ISScore,
     "kid": KIDScore,
+    "precision_recall": PrecisionRecallScore,
 }
 
 

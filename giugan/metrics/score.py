@@ -70,11 +70,15 @@ class ScoreSettings:
     inception_score_splits: int
     kid_subset_size: int
     kid_subsets: int
+    precision_recall_k: int = 3
+    density_coverage_k: int = 5
 
     def __post_init__(self) -> None:
         require_int("kid_subset_size", self.kid_subset_size, 2)
         require_int("kid_subsets", self.kid_subsets, 1)
         require_int("inception_score_splits", self.inception_score_splits, 1)
+        require_int("precision_recall_k", self.precision_recall_k, 1)
+        require_int("density_coverage_k", self.density_coverage_k, 1)
 
 
 class Score(nn.Module, ABC):

@@ -53,6 +53,15 @@ class GenerativeMetrics(nn.Module):
         weights_path: local Inception weights file; ``None`` uses ``$GIUGAN_INCEPTION_WEIGHTS``,
             the torch hub cache, or a download.
         weights_sha256: optional hex prefix the weights file's sha256 must start with.
+        precision_recall: compute improved precision/recall and density/coverage (keeps all
+            real and fake features in memory; docs/metrics.md).
+        precision_recall_k: the k-th nearest neighbour radius of precision/recall (3 in
+            Kynkäänniemi et al. 2019).
+        density_coverage_k: the k-th nearest neighbour radius of density/coverage (5 in Naeem
+            et al. 2020).
+        resize: how images reach Inception's 299x299 input: "tensorflow" (bilinear, no
+            antialiasing, as the TF FID code; the published protocol) or "clean" (PIL bicubic
+            with antialiasing, as clean-fid). The stand-in extractor does not resize.
         fid: compute the Fréchet Inception Distance.
         inception_score: compute the Inception Score.
         kid: compute the Kernel Inception Distance (keeps all real and fake features in memory).
@@ -81,16 +90,26 @@ class GenerativeMetrics(nn.Module):
         cache_dir: str = "~/.cache/giugan/reference",
         on_missing_weights: Literal["error", "warn"] = "error",
         weights_sha256: str | None = None,
+        precision_recall: bool = False,
+        precision_recall_k: int = 3,
+        density_coverage_k: int = 5,
+        resize: Literal["tensorflow", "clean"] = "tensorflow",
     ) -> None:
         super().__init__()
         self.settings = ScoreSettings(
-            extractor, inception_score_splits, kid_subset_size, kid_subsets
+            extractor, inception_score_splits, kid_subset_size, kid_subsets,
+            precision_recall_k, density_coverage_k,
         )
         require_int("num_fake", num_fake, 1)
         self.extractor_name: ExtractorName = extractor
         self.weights_path = weights_path
-        self.enabled = {"fid": fid, "inception_score": inception_score, "kid": kid}
-        self.use_fid, self.use_inception_score, self.use_kid = self.enabled.values()
+        self.enabled = {
+            "fid": fid,
+            "inception_score": inception_score,
+            "kid": kid,
+            "precision_recall": precision_recall,
+        }
+        self.use_fid, self.use_inception_score, self.use_kid = fid, inception_score, kid
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
         self.inception_score_splits = inception_score_splits
@@ -101,7 +120,7 @@ class GenerativeMetrics(nn.Module):
         self.last_counts: dict[str, int] = {}
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
         network, self.unavailable_reason = shared_extractor(
-            extractor, weights_path, weights_sha256, on_missing_weights
+            extractor, weights_path, weights_sha256, on_missing_weights, resize
         )
         # Kept in a tuple so that nn.Module does not register it as a child (see class doc).
         self._extractor_box: tuple[nn.Module | None] = (network,)
@@ -218,7 +237,8 @@ class GenerativeMetrics(nn.Module):
             score.reset_fake()
 
     def compute(self) -> dict[str, float]:
-        """Scores over all ranks (``fid, is_mean, is_std, kid_mean, kid_std``; ``{}`` if off).
+        """Scores over all ranks (``fid, is_mean, is_std, kid_mean, kid_std, precision, recall,
+        density, coverage`` as enabled; ``{}`` if off).
 
         Every rank must call it (calling it on rank 0 only hangs); all get the same numbers.
         Raises ``ValueError`` on too few samples, ``RuntimeError`` on NaN/inf statistics.

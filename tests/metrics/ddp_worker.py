@@ -22,6 +22,7 @@ OPTIONS = {
     "kid_subset_size": 40,
     "kid_subsets": 5,
     "inception_score_splits": 4,
+    "precision_recall": True,
 }
 
 

@@ -187,3 +187,44 @@ def test_sha256_prefix_mismatch_is_a_clear_error(random_inception) -> None:
         InvalidInceptionWeights, match="does not start with the expected '6726825d'"
     ):
         InceptionExtractor(path, weights_sha256="6726825d")
+
+
+# --------------------------------------------------------------------------- resize: clean
+def test_clean_resize_is_pil_bicubic_per_channel_in_float() -> None:
+    import numpy as np
+    from PIL import Image
+
+    images = make_images(2, seed=5, size=32)
+    resized = extractors.clean_resize(images, 64)
+    assert resized.dtype == torch.uint8 and resized.shape == (2, 3, 64, 64)
+    plane = images[1, 2].numpy().astype(np.float32)
+    expected = np.asarray(Image.fromarray(plane).resize((64, 64), resample=Image.BICUBIC))
+    expected = np.rint(np.clip(expected, 0, 255)).astype(np.uint8)
+    assert np.array_equal(resized[1, 2].numpy(), expected)
+    # bicubic overshoots at edges and antialiasing averages: not the TF bilinear resize
+    from torch_fidelity.interpolate_compat_tensorflow import (
+        interpolate_bilinear_2d_like_tensorflow1x as tensorflow_resize,
+    )
+
+    bilinear = tensorflow_resize(images.float(), size=(64, 64), align_corners=False).round()
+    assert not torch.equal(bilinear.to(torch.uint8), resized)
+
+
+@pytest.mark.slow
+def test_inception_with_clean_resize_feeds_the_network_299_pixels(random_inception) -> None:
+    path, reference = random_inception
+    extractor = InceptionExtractor(path, resize="clean")
+    assert extractor.resize.startswith("clean: PIL bicubic with antialias")
+    images = make_images(1, seed=3, size=32)
+    features, _ = extractor(images)
+    # the TF resize of an image already 299x299 is the identity, so this is exactly the network
+    # on the clean-resized pixels
+    expected, _ = reference(extractors.clean_resize(images, 299))
+    torch.testing.assert_close(features, expected, rtol=0, atol=0)
+
+
+def test_unknown_resize_and_clean_stand_in_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"Unknown resize 'lanczos'.*'tensorflow'.*'clean'"):
+        InceptionExtractor(resize="lanczos")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"resize: clean` applies to the Inception extractor"):
+        build_extractor("standin", resize="clean")
