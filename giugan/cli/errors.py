@@ -20,9 +20,10 @@ USER_ERROR_STATUS = 2
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from jsonargparse import ArgumentError
 
+    from giugan.metrics.extractors import InceptionWeightsUnavailable
     from giugan.training.run_directory import RunDirectoryInUseError
 
-    return (ArgumentError, ValueError, OSError, RunDirectoryInUseError)
+    return (ArgumentError, ValueError, OSError, RunDirectoryInUseError, InceptionWeightsUnavailable)
 
 
 def _bullets(text: str) -> list[str]:
