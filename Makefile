@@ -2,7 +2,7 @@
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test bench lint quickstart profile
+.PHONY: install test bench gpu-check gpu-check-dry-run lint quickstart profile
 
 # torch/torchvision first and pinned: a resolver must never pull a newer (multi-GB) torch.
 install:
@@ -16,6 +16,14 @@ test:
 # Speed targets as ratios measured side by side in one run (see benchmarks/README.md).
 bench:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/train_step.py
+	WANDB_MODE=disabled $(PYTHON) benchmarks/precision_speed.py
+
+# The GPU check (a machine with CUDA; about 5 minutes). `make gpu-check-dry-run` runs it on CPU.
+gpu-check:
+	WANDB_MODE=disabled $(PYTHON) benchmarks/gpu_check.py
+
+gpu-check-dry-run:
+	WANDB_MODE=disabled $(PYTHON) benchmarks/gpu_check.py --dry-run --results-dir /tmp/giugan-gpu-check
 
 lint:
 	$(PYTHON) -m ruff check giugan tests benchmarks
