@@ -58,9 +58,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 VARIANTS = ("fp32", "bf16", "compile", "channels_last")
 #: Only where they mean something: TF32 matmuls/convolutions and CUDA graphs need a CUDA device.
 CUDA_VARIANTS = ("tf32", "cuda_graphs")
-#: Band for the windowed means of the bf16 run against fp32's: |mean_bf16 - mean_fp32| must be
-#: within BAND_RELATIVE * |mean_fp32| + BAND_ABSOLUTE * (spread of fp32's windows).
-BAND_RELATIVE = 0.25
+#: Band for each window's mean of the bf16 run against the same window of fp32's:
+#: |w_bf16 - w_fp32| <= BAND_RELATIVE * |w_fp32| + BAND_SPREAD * (standard error of w_fp32).
+BAND_RELATIVE = 0.2
 BAND_SPREAD = 3.0
 
 
@@ -198,17 +198,23 @@ def windowed_means(device: torch.device, iterations: int, window: int) -> dict[s
     for key in ("loss_d", "loss_g", "gp", "grad_norm_d", "grad_norm_g"):
         reference = _windows(traces["fp32"][key], window)
         ours = _windows(traces["bf16"][key], window)
-        spread = statistics.pstdev(reference) if len(reference) > 1 else 0.0
-        mean_ref, mean_ours = statistics.fmean(reference), statistics.fmean(ours)
-        band = BAND_RELATIVE * abs(mean_ref) + BAND_SPREAD * spread
-        within = abs(mean_ours - mean_ref) <= band
-        passed &= within
+        noise = _window_noise(traces["fp32"][key], window)
+        bands = [BAND_RELATIVE * abs(r) + BAND_SPREAD * n for r, n in zip(reference, noise)]
+        within = [abs(o - r) <= band for o, r, band in zip(ours, reference, bands)]
+        passed &= all(within)
         report["statistics"][key] = {
-            "fp32_mean": mean_ref, "bf16_mean": mean_ours, "band": band, "within": within,
-            "fp32_windows": reference, "bf16_windows": ours,
+            "fp32_mean": statistics.fmean(reference), "bf16_mean": statistics.fmean(ours),
+            "band": max(bands), "within": all(within),
+            "fp32_windows": reference, "bf16_windows": ours, "bands": bands,
         }
     report["passed"] = passed
     return report
+
+
+def _window_noise(values: Sequence[float], window: int) -> list[float]:
+    """Standard error of each window's mean (its values' spread over sqrt(window))."""
+    return [statistics.pstdev(values[i:i + window]) / window**0.5
+            for i in range(0, len(values) - window + 1, window)]
 
 
 def _windows(values: Sequence[float], window: int) -> list[float]:
@@ -239,8 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{k} {v:.3g}" for k, v in agreement.items() if k != "passed") + f" -> {'ok' if agreement['passed'] else 'FAILED'}")
     drift = windowed_means(device, args.check_iterations, args.check_window)
     for key, row in drift["statistics"].items():
-        print(f"  windowed mean {key}: fp32 {row['fp32_mean']:.4g}, bf16 {row['bf16_mean']:.4g} "
-              f"(band ±{row['band']:.3g}) {'ok' if row['within'] else 'OUTSIDE'}")
+        windows = ", ".join(f"{f:.3g}/{b:.3g}" for f, b in zip(row["fp32_windows"], row["bf16_windows"]))
+        print(f"  {key}, windowed means fp32/bf16: {windows} "
+              f"-> {'all within band' if row['within'] else 'OUTSIDE the band'}")
     results = [measure_speed(p, device, variants, args.iterations, args.rounds, args.batch_size, print)
                for p in args.presets]
     for result in results:
