@@ -128,6 +128,7 @@ class GiuganCLI(LightningCLI):
         # One seed: model.seed sets the training noise, the samples, the evaluation draws and the
         # data order (and so can never disagree with the data module's hyperparameters).
         parser.link_arguments("model.seed", "data.init_args.seed")
+        parser.link_arguments("model.seed", "samples.seed")
 
     def _parse_ckpt_path(self) -> None:
         """Keep the command line authoritative when ``--ckpt_path`` is a file.
