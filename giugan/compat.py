@@ -85,14 +85,18 @@ def is_stop_after_batch(exception: BaseException) -> bool:
 
 
 def compile_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions ``torch.compile`` raises when a graph cannot be compiled (torch's private
-    ``torch._dynamo.exc.TorchDynamoException`` family, plus inductor's C++ build errors)."""
+    """The exceptions ``torch.compile`` raises when a graph cannot be compiled: torch's private
+    ``torch._dynamo.exc.TorchDynamoException`` family and ``torch._inductor.exc.InductorError``
+    (a failed C++ build or a broken kernel cache)."""
     import torch._dynamo.exc as dynamo_errors
 
     errors: list[type[BaseException]] = [dynamo_errors.TorchDynamoException]
-    inductor_error = getattr(dynamo_errors, "InductorError", None)
-    if isinstance(inductor_error, type):
-        errors.append(inductor_error)
+    try:
+        from torch._inductor.exc import InductorError
+    except ImportError:
+        InductorError = None  # noqa: N806
+    if isinstance(InductorError, type):
+        errors.append(InductorError)
     return tuple(errors)
 
 

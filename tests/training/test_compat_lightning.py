@@ -69,3 +69,12 @@ def test_a_renamed_private_member_is_reported(monkeypatch) -> None:
     assert compat.missing_lightning_private_members() == [
         "lightning.pytorch.callbacks.ModelCheckpoint._gone"
     ]
+
+
+def test_compile_errors_cover_dynamo_and_inductor_failures() -> None:
+    import torch._dynamo.exc as dynamo_errors
+    from torch._inductor.exc import InductorError
+
+    errors = compat.compile_errors()
+    assert dynamo_errors.TorchDynamoException in errors
+    assert InductorError in errors
