@@ -9,6 +9,8 @@
 * ``giugan predict --config ... --ckpt_path ... --predictions.num_images 1000``.
 * ``giugan profile --all`` prints the papers' Params/FLOPs beside ours (no Lightning import).
 * ``giugan stats --config ...`` precomputes the real-image reference statistics.
+* ``giugan inspect runs/<name>/checkpoints/last.ckpt`` draws GIU-GANs Figures 1/2 (D-feature
+  maps) and 8/11 (a 64-sample sheet) into ``runs/<name>/inspect/``.
 
 Lightning is imported only for the commands that need it, so ``giugan profile`` starts fast.
 """
@@ -34,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         from giugan.profiling.profile import main as profile_main
 
         return profile_main(args[1:])
+    if args and args[0] == "inspect":
+        from giugan.cli.inspect import main as inspect_main
+
+        return inspect_main(args[1:])
     from giugan.cli.errors import run_reporting_errors
 
     def command() -> int:
