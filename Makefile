@@ -16,6 +16,7 @@ test:
 # Speed targets as ratios measured side by side in one run (see benchmarks/README.md).
 bench:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/train_step.py
+	$(PYTHON) benchmarks/igan_timing.py
 
 lint:
 	$(PYTHON) -m ruff check giugan tests benchmarks
