@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +138,16 @@ def load_module(checkpoint: Path, device: str) -> Any:
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(
-            f"giugan inspect: checkpoint {checkpoint} does not exist. Give a file written by "
+            f"inspect: checkpoint {checkpoint} does not exist. Give a file written by "
             f"`giugan fit`, e.g. runs/<name>/checkpoints/last.ckpt or best.ckpt."
         )
     from giugan.training.module import GANModule
 
     try:
         module = GANModule.load_from_checkpoint(checkpoint, map_location="cpu", metrics=None)
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, EOFError, pickle.UnpicklingError) as error:
         raise ValueError(
-            f"giugan inspect: {checkpoint} is not a checkpoint of `giugan fit` (loading it failed "
+            f"inspect: {checkpoint} is not a checkpoint of `giugan fit` (loading it failed "
             f"with {type(error).__name__}: {error}); give one from runs/<name>/checkpoints/."
         ) from error
     return module.to(device).eval()
@@ -168,7 +169,7 @@ def real_images(
         config = run_directory(checkpoint) / "config.yaml"
         if not config.is_file():
             raise ValueError(
-                f"giugan inspect: no real images: there is no {config} beside the checkpoint's "
+                f"inspect: no real images: there is no {config} beside the checkpoint's "
                 f"checkpoints/ folder to read the data from. Give --images <folder of images> or "
                 f"--config <the run's config file>."
             )
@@ -184,13 +185,13 @@ def folder_images(folder: Path, size: int, count: int) -> Any:
 
     if not Path(folder).is_dir():
         raise FileNotFoundError(
-            f"giugan inspect: --images {folder} is not a folder. Give a folder of image files "
+            f"inspect: --images {folder} is not a folder. Give a folder of image files "
             f"(e.g. a few CelebA or CIFAR-10 JPGs)."
         )
     paths = list_image_files(Path(folder), DEFAULT_EXTENSIONS, recursive=False)[:count]
     if not paths:
         raise ValueError(
-            f"giugan inspect: --images {folder} holds no image files (looked for "
+            f"inspect: --images {folder} holds no image files (looked for "
             f"{', '.join(DEFAULT_EXTENSIONS)}, not in sub-folders); give a folder with images."
         )
     transform = ImageTransform(size)
@@ -202,7 +203,7 @@ def config_images(config: Path, size: int, count: int) -> Any:
     datamodule = data_module_from_config(config)
     if datamodule.image_size != size:
         raise ValueError(
-            f"giugan inspect: the data of {config} has {datamodule.image_size}x"
+            f"inspect: the data of {config} has {datamodule.image_size}x"
             f"{datamodule.image_size} images but the checkpoint's discriminator takes {size}x{size}; "
             f"give the config of the run that wrote the checkpoint, or --images <folder>."
         )
@@ -223,7 +224,7 @@ def data_module_from_config(config: Path) -> Any:
 
     if not Path(config).is_file():
         raise FileNotFoundError(
-            f"giugan inspect: --config {config} does not exist; give the run's config.yaml or a "
+            f"inspect: --config {config} does not exist; give the run's config.yaml or a "
             f"config under configs/."
         )
     values = expand_config_bases(["--config", str(config)])[1::2]
@@ -235,7 +236,7 @@ def data_module_from_config(config: Path) -> Any:
         section = merged_data_section(section, data.get("data") or {})
     if "class_path" not in section:
         raise ValueError(
-            f"giugan inspect: {config} has no `data: {{class_path: ..., init_args: ...}}` "
+            f"inspect: {config} has no `data: {{class_path: ..., init_args: ...}}` "
             f"section, so it names no real images; give a training config or --images <folder>."
         )
     parser = ArgumentParser(exit_on_error=False)
