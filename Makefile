@@ -17,6 +17,7 @@ test:
 bench:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/train_step.py
 	WANDB_MODE=disabled $(PYTHON) benchmarks/precision_speed.py
+	$(PYTHON) benchmarks/igan_timing.py
 
 # The GPU check (a machine with CUDA; about 5 minutes). `make gpu-check-dry-run` runs it on CPU.
 gpu-check:

@@ -11,6 +11,8 @@
 * ``giugan stats --config ...`` precomputes the real-image reference statistics.
 * ``giugan eval SAMPLES --reference OTHER --output DIR`` (or ``--config ...`` for a data module's
   reference split) scores a folder or ``.npz`` of images under the training protocol.
+* ``giugan inspect runs/<name>/checkpoints/last.ckpt`` draws GIU-GANs Figures 1/2 (D-feature
+  maps) and 8/11 (a 64-sample sheet) into ``runs/<name>/inspect/``.
 
 Lightning is imported only for the commands that need it, so ``giugan profile`` starts fast.
 """
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         from giugan.profiling.profile import main as profile_main
 
         return profile_main(args[1:])
+    if args and args[0] == "inspect":
+        from giugan.cli.inspect import main as inspect_main
+
+        return inspect_main(args[1:])
     from giugan.cli.errors import run_reporting_errors
 
     def command() -> int:
@@ -45,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         if args and args[0] == "stats":
             return stats_main(args[1:])
         if args and args[0] == "eval":
-            return __import__("giugan.cli.evaluate", fromlist=["main"]).main(args[1:])
+            from giugan.cli.evaluate import main as evaluate_main
+
+            return evaluate_main(args[1:])
         if argv is not None:
             GiuganCLI(args=args)  # expands composed configs (``__base__``) itself
             return 0

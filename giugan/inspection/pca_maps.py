@@ -92,7 +92,9 @@ def capture_layer_output(network: nn.Module, layer: str, inputs: Tensor) -> Tens
     """Output of submodule ``layer`` (a ``named_modules`` name) when ``network(inputs)`` runs.
 
     Runs in eval mode under ``torch.no_grad`` and restores every submodule's training flag; the
-    hook is removed afterwards. For the project's :class:`~giugan.nets.Discriminator`, names are
+    hook is removed afterwards. The output is copied when captured, so a later in-place
+    operation (the discriminator's ``LeakyReLU(inplace=True)`` after a convolution) leaves it as
+    the layer returned it. For the project's :class:`~giugan.nets.Discriminator`, names are
     ``blocks.0`` ... (block i is ``blocks.{i-1}``) and ``inserts.3`` (a module after block 3).
 
     Raises:
@@ -110,7 +112,8 @@ def capture_layer_output(network: nn.Module, layer: str, inputs: Tensor) -> Tens
     captured: list[object] = []
 
     def hook(module: nn.Module, args: tuple[object, ...], output: object) -> None:
-        captured.append(output)
+        # A copy: a later in-place op (LeakyReLU(inplace=True) after a conv) must not change it.
+        captured.append(output.clone() if isinstance(output, Tensor) else output)
 
     training = {m: m.training for m in network.modules()}
     handle = network.get_submodule(layer).register_forward_hook(hook)

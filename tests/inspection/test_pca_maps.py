@@ -104,6 +104,16 @@ def test_capture_layer_output_of_a_discriminator_block() -> None:
     assert first_component_maps(features).shape == (2, 16, 16)
 
 
+def test_capture_layer_output_is_not_changed_by_a_later_in_place_op() -> None:
+    discriminator = Discriminator(32, conv_dim=4, spectral_norm=False)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    features = capture_layer_output(discriminator, "blocks.0.0", images)  # the conv, before ReLU
+    with torch.no_grad():
+        expected = discriminator.blocks[0][0](images)
+    assert (expected < 0).any()
+    torch.testing.assert_close(features, expected)
+
+
 def test_capture_layer_output_unknown_layer_message() -> None:
     with pytest.raises(ValueError) as info:
         capture_layer_output(Discriminator(32), "block.0", torch.zeros(1, 3, 32, 32))
