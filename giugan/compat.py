@@ -94,7 +94,7 @@ def compile_errors() -> tuple[type[BaseException], ...]:
     try:
         from torch._inductor.exc import InductorError
     except ImportError:
-        InductorError = None  # noqa: N806
+        InductorError = None
     if isinstance(InductorError, type):
         errors.append(InductorError)
     return tuple(errors)
