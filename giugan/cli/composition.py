@@ -90,8 +90,19 @@ def _resolve(value: str) -> list[str]:
         return [value]  # a YAML string, or a missing file jsonargparse reports itself
     try:
         top = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        return [value]  # jsonargparse reports the syntax error with its own message
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(
+            f"The config file {path} is not valid YAML: {problem}{where}. Fix that line (a "
+            f"missing bracket, quote or colon is the usual cause)."
+        ) from None
+    if top is None:
+        raise ValueError(
+            f"The config file {path} is empty. Give a config with at least the model and data "
+            f"sections, e.g. configs/quickstart.yaml or a table row under configs/."
+        )
     if not isinstance(top, dict) or not ({BASE_KEY, RUN_NAME_KEY} & set(top) or _uses_placeholder(top)):
         return [value]  # a plain config: jsonargparse reads the file itself
     chain = _chain(path)

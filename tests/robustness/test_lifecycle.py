@@ -178,8 +178,8 @@ def test_overriding_the_seed_works_with_a_logger_on(run: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        ("model:\n  n_critic: [1\n", "typo.yaml"),
-        ("", "typo.yaml"),
+        ("model:\n  n_critic: [1\n", "line 3, column 1"),
+        ("", "is empty"),
     ],
     ids=["unreadable_yaml", "empty_config"],
 )
@@ -187,11 +187,9 @@ def test_bad_config_files_give_one_paragraph_and_status_2(
     run: Path, capsys, content: str, fragment: str
 ) -> None:
     (run / "typo.yaml").write_text(content)
-    with pytest.raises(SystemExit) as info:
-        main(["fit", "--config", str(run / "typo.yaml")])
-    assert info.value.code == 2
+    assert main(["fit", "--config", str(run / "typo.yaml")]) == 2
     err = capsys.readouterr().err
-    assert fragment in err
+    assert fragment in err and "typo.yaml" in err
     assert "Traceback" not in err and err.count("giugan: ") == 1, err
 
 
