@@ -86,10 +86,15 @@ def test_a_base_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_row_file_jsonargparse_must_judge_passes_through(tmp_path: Path) -> None:
-    broken = write(tmp_path / "broken.yaml", "model: [unclosed\n")
     listed = write(tmp_path / "listed.yaml", "- a\n")
-    args = ["--config", str(broken), "--config", str(listed)]
-    assert expand_config_bases(args) == args  # jsonargparse reports them with its own message
+    args = ["--config", str(listed)]
+    assert expand_config_bases(args) == args  # jsonargparse reports it with its own message
+
+
+def test_unreadable_yaml_is_named_with_its_line(tmp_path: Path) -> None:
+    broken = write(tmp_path / "broken.yaml", "model: [unclosed\n")
+    with pytest.raises(ValueError, match=r"broken\.yaml is not valid YAML: .* at line 2, column 1"):
+        expand_config_bases(["--config", str(broken)])
 
 
 def test_sys_argv_is_expanded_only_inside_the_context(chain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
