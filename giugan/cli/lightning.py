@@ -60,6 +60,11 @@ class SaveFitConfig(SaveConfigCallback):
             iteration = int(getattr(pl_module, "generator_iteration", 0))
             self.config_filename = f"config-resume-{iteration:08d}.yaml"
         super().setup(trainer, pl_module, "fit")
+        path = os.path.join(trainer.log_dir or trainer.default_root_dir, self.config_filename)
+        for logger in trainer.loggers:
+            save_run_file = getattr(logger, "save_run_file", None)
+            if callable(save_run_file):
+                save_run_file(path)
 
 
 class GiuganCLI(LightningCLI):
@@ -103,8 +108,17 @@ class GiuganCLI(LightningCLI):
         parser.exit_on_error = False
         return parser
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        apply_run_name(config)
+
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for logger in trainer.loggers:
+            if callable(getattr(logger, "describe", None)):
+                name = str(getattr(logger, "run_name", None) or logger.name)
+                logger.describe(**wandb_run_fields(config, name, self.subcommand or "fit"))
         trainer.callbacks.append(GracefulStop())
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -123,6 +137,11 @@ class GiuganCLI(LightningCLI):
         parser.add_lightning_class_args(GeneratorIterationCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(ImageWriter, "predictions")
+        parser.add_argument(
+            "--run_name", type=str | None, default=None,
+            help="Name of the run: its folder <logger save_dir>/NAME for the CSV log, the W&B run "
+            "(name and save_dir) and the checkpoints. Without it, the loggers' names in the config (a row's __run_name__) name the run.",
+        )
         parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
         # One seed: model.seed sets the training noise, the samples, the evaluation draws and the
         # data order (and so can never disagree with the data module's hyperparameters).
@@ -158,6 +177,9 @@ class GiuganCLI(LightningCLI):
         ckpt_path = resolve_checkpoint(config.get("ckpt_path"), folder)
         if ckpt_path is None:
             refuse_fresh_start_over_checkpoints(folder)
+            for logger in self.trainer.loggers:  # a fresh start is a new W&B run
+                if hasattr(logger, "continue_run"):
+                    logger.continue_run = False
         else:
             check_resume(ckpt_path, self.model)
         if self.trainer.global_rank == 0:
@@ -166,6 +188,49 @@ class GiuganCLI(LightningCLI):
 
     def after_fit(self) -> None:
         release_held_locks()
+
+
+def _logger_entries(config: Any) -> list[Any]:
+    loggers = config.get("trainer", {}).get("logger") if hasattr(config, "get") else None
+    if loggers is None or isinstance(loggers, bool):
+        return []
+    entries = loggers if isinstance(loggers, list) else [loggers]
+    return [entry for entry in entries if getattr(entry, "class_path", None) and entry.get("init_args") is not None]
+
+
+def apply_run_name(config: Any) -> None:
+    """``--run_name NAME``: the CSV log's ``name``, W&B's ``name`` and ``save_dir`` (``<root>/NAME``).
+
+    ``<root>`` is the CSV logger's ``save_dir`` (``runs`` without one); the checkpoints follow the
+    first logger's folder unless ``checkpoint.dirpath`` is given.
+    """
+    name = config.get("run_name")
+    if not name:
+        return
+    entries = _logger_entries(config)
+    root = next(
+        (str(e.init_args.get("save_dir") or "runs") for e in entries if e.class_path.endswith("CSVLogger")), "runs"
+    )
+    for entry in entries:
+        entry.init_args["name"] = name
+        if entry.class_path.endswith("WandbLogger"):
+            entry.init_args["save_dir"] = os.path.join(root, name)
+
+
+def wandb_run_fields(config: Any, run_name: str, subcommand: str) -> dict[str, Any]:
+    """W&B ``group``, ``tags`` and ``job_type`` from the config, so a table's rows group by themselves.
+
+    The group is the run name's table part: ``ablation_table4_k5`` -> ``ablation_table4``,
+    ``cifar10_giu_gan`` -> ``cifar10`` (the rows of one results table); the tags are the dataset
+    (data module), the group, the model preset and the row (run name); the job type is the command.
+    """
+    words = run_name.split("_")
+    group = "_".join(words[:2]) if words[0] == "ablation" and len(words) > 2 else words[0]
+    data_class = str(config.get("data", {}).get("class_path") or "") if hasattr(config, "get") else ""
+    dataset = data_class.rsplit(".", 1)[-1].removesuffix("DataModule").lower() or None
+    preset = config.get("model", {}).get("preset") if hasattr(config, "get") else None
+    tags = list(dict.fromkeys(t for t in (dataset, group, preset, run_name) if t))
+    return {"group": group, "tags": tags, "job_type": subcommand}
 
 
 def checkpoint_folder(trainer: Any) -> str:
