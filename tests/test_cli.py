@@ -84,12 +84,16 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     assert sorted(int(r["step"]) for r in rows if r.get("eval/fid")) == [2, 4, 6]
 
     config = str(folder / "config.yaml")
+    history = (folder / "metrics.csv").read_bytes()
     assert main(["test", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "best.ckpt")]) == 0
     report = json.loads((folder / "eval.json").read_text())
     assert {"fid", "is_mean", "is_std"} <= set(report)
     assert report["protocol"]["num_fake"] == 16 and report["protocol"]["extractor"].startswith("standin")
     assert report["protocol"]["reference"].startswith("shapes")
     assert "torchmetrics" in json.dumps(report["protocol"])
+    # evaluation commands keep their records apart from the training run's log
+    assert main(["validate", "--config", config, "--ckpt_path", "best"]) == 0
+    assert (folder / "metrics.csv").read_bytes() == history
 
     out = run / "predicted"
     args = ["predict", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),

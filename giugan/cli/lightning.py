@@ -21,6 +21,7 @@ from giugan.training.callbacks import (
     SampleGrid,
 )
 from giugan.training.callbacks.signals import GracefulStop
+from giugan.training.loggers import RunFolderOnly
 from giugan.training.module import GANModule
 from giugan.training.run_directory import RunDirectoryLock, release_held_locks
 from giugan.training.start_checks import (
@@ -119,6 +120,8 @@ class GiuganCLI(LightningCLI):
             if callable(getattr(logger, "describe", None)):
                 name = str(getattr(logger, "run_name", None) or logger.name)
                 logger.describe(**wandb_run_fields(config, name, self.subcommand or "fit"))
+        if self.subcommand in ("validate", "test", "predict"):
+            keep_records_apart(trainer, self.subcommand)
         trainer.callbacks.append(GracefulStop())
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -188,6 +191,27 @@ class GiuganCLI(LightningCLI):
 
     def after_fit(self) -> None:
         release_held_locks()
+
+
+def keep_records_apart(trainer: Any, subcommand: str) -> None:
+    """``validate``/``test``/``predict`` never write into the training run's CSV or W&B step axis.
+
+    The loggers are replaced by :class:`RunFolderOnly` (the run directory stays the trainer's
+    folder, so ``eval.json``, predictions and ``--ckpt_path best|last`` resolve as in the run) and,
+    for a giugan W&B logger, an evaluation job in the run's group (``<run>-test``), which also
+    keeps ``eval.json`` as a run file. ``predict`` logs nothing.
+    """
+    if not trainer.loggers:
+        return
+    run_dir = str(trainer.log_dir or trainer.default_root_dir)
+    jobs: list[Any] = [RunFolderOnly(run_dir)]
+    if subcommand != "predict":
+        for logger in trainer.loggers:
+            if callable(getattr(logger, "evaluation_job", None)):
+                job = logger.evaluation_job(subcommand)
+                job.files_at_end.append(os.path.join(run_dir, "eval.json"))
+                jobs.append(job)
+    trainer.loggers = jobs
 
 
 def _logger_entries(config: Any) -> list[Any]:

@@ -68,6 +68,38 @@ class CSVLogger(_LightningCSVLogger):
         self.experiment.truncate_after(step)
 
 
+
+class RunFolderOnly(_LightningCSVLogger):
+    """A logger that writes nothing and only names the run's folder (``trainer.log_dir``).
+
+    ``giugan test|validate|predict`` use it in place of the training run's loggers, so their
+    results go to the run's folder (``eval.json``, ``predictions/``, checkpoints resolved as in
+    the run) but never into its ``metrics.csv`` or ``hparams.yaml``. A CSV logger by type, so
+    Lightning reads the folder from :attr:`log_dir` as for the run's own CSV log.
+    """
+
+    def __init__(self, folder: str) -> None:
+        folder = os.path.normpath(folder)
+        super().__init__(save_dir=os.path.dirname(folder), name=os.path.basename(folder), version="")
+
+    @property
+    def experiment(self) -> None:
+        """None: Lightning's CSV writer would delete the run's ``metrics.csv`` when created."""
+        return None
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        return
+
+    def log_hyperparams(self, params: Any = None, *args: Any, **kwargs: Any) -> None:
+        return
+
+    def save(self) -> None:
+        return
+
+    def finalize(self, status: str) -> None:
+        return
+
+
 #: The W&B step metric of every series giugan logs (losses, evaluation scores, sample grids).
 STEP_METRIC = "generator_iteration"
 #: Name of the file in the run directory that keeps the W&B run id, so a resume continues the run.
@@ -150,6 +182,20 @@ class WandbLogger(_LightningWandbLogger):
         self._wandb_init.pop("anonymous", None)
         self.describe(group=group, tags=tags, job_type=job_type, notes=notes)
         self.continue_run = True
+        #: Where the run id is kept (None: not kept, e.g. for an evaluation job).
+        self.run_id_file: str | None = os.path.join(str(save_dir or "."), RUN_ID_FILE)
+        #: Files saved as run files when the run ends, if they exist then (e.g. ``eval.json``).
+        self.files_at_end: list[str] = []
+
+    def evaluation_job(self, job_type: str) -> WandbLogger:
+        """A W&B run for ``giugan test|validate`` in this run's group: its own step axis and files."""
+        job = WandbLogger(
+            name=f"{self.run_name}-{job_type}", save_dir=str(self._save_dir or "."), project=self._project,
+            log_model=False, group=self._wandb_init.get("group"), tags=self._wandb_init.get("tags"),
+            job_type=job_type,
+        )
+        job.run_id_file = None
+        return job
 
     def describe(self, **fields: Any) -> None:
         """Set W&B run fields (``group``, ``tags``, ``job_type``, ...) not set already."""
@@ -157,16 +203,12 @@ class WandbLogger(_LightningWandbLogger):
             if value is not None and self._wandb_init.get(key) is None:
                 self._wandb_init[key] = list(value) if key == "tags" else value
 
-    @property
-    def run_id_path(self) -> str:
-        return os.path.join(str(self._save_dir or "."), RUN_ID_FILE)
-
     def _run_id(self) -> str:
-        """The saved id when continuing a run, else a new one (written to :attr:`run_id_path`)."""
+        """The saved id when continuing a run, else a new one (written to :attr:`run_id_file`)."""
         if self._wandb_init.get("id"):
             return str(self._wandb_init["id"])
-        path = self.run_id_path
-        if self.continue_run and os.path.isfile(path):
+        path = self.run_id_file
+        if path and self.continue_run and os.path.isfile(path):
             with open(path) as handle:
                 saved = handle.read().strip()
             if saved:
@@ -175,6 +217,8 @@ class WandbLogger(_LightningWandbLogger):
         import string
 
         run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        if path is None:
+            return run_id
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w") as handle:
             handle.write(run_id + "\n")
@@ -219,9 +263,11 @@ class WandbLogger(_LightningWandbLogger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        """Upload the checkpoints (online), then finish the W&B run so its files are complete."""
+        """Upload the checkpoints (online) and :attr:`files_at_end`, then finish the W&B run."""
         super().finalize(status)
         if self._experiment is not None and hasattr(self._experiment, "finish"):
+            for path in self.files_at_end:
+                self.save_run_file(path)
             self._experiment.finish(exit_code=0 if status == "success" else 1)
             self._experiment = None
 

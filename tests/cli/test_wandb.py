@@ -157,3 +157,23 @@ def test_config_is_a_run_file_and_a_resume_continues_the_run(trained: Path) -> N
     assert len(resumed) == 1 and read_run(resumed[0])["id"] == run_id  # `wandb sync` merges them
     later = [r["generator_iteration"] for r in read_run(resumed[0])["history"] if "eval/fid" in r]
     assert later == [6]
+
+
+def test_test_command_is_an_evaluation_job_and_leaves_the_run_alone(trained: Path) -> None:
+    history = (trained / "metrics.csv").read_bytes()
+    run_id = (trained / "wandb_id").read_text()
+    before = set((trained / "wandb").glob("offline-run-*"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "offline")
+        patch.chdir(trained.parent.parent)
+        assert main(["test", "--config", str(trained / "config.yaml"), "--ckpt_path", "last"]) == 0
+    assert (trained / "metrics.csv").read_bytes() == history
+    assert (trained / "wandb_id").read_text() == run_id
+    (job,) = set((trained / "wandb").glob("offline-run-*")) - before
+    record = read_run(job)
+    assert record["id"] != run_id.strip()
+    assert record["run"].job_type == "test" and record["run"].run_group == "quickstart"
+    assert record["run"].display_name == f"{RUN_NAME}-test"
+    assert [r["generator_iteration"] for r in record["history"] if "fid" in r] == [6]
+    report = json.loads((trained / "eval.json").read_text())
+    assert json.loads((job / "files" / "giugan" / "eval.json").read_text()) == report
