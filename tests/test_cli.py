@@ -70,7 +70,8 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     # a fresh run may not reuse a run directory that holds checkpoints ...
     capsys.readouterr()
     assert fit(run, "--model.generator_iterations", "4") == 2  # one paragraph, status 2
-    assert "--ckpt_path last" in capsys.readouterr().err
+    refusal = capsys.readouterr().err
+    assert "--ckpt_path last" in refusal and "--run_name NAME" in refusal
     # ... but it resumes from it
     assert fit(run, "--model.generator_iterations", "6", "--ckpt_path", "last") == 0
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
