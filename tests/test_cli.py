@@ -108,6 +108,26 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     assert arrays["images"].shape == (5, 32, 32, 3)
     np.testing.assert_array_equal(arrays["images"][0], first)
 
+    # from the checkpoint alone: no --config, no data, no metrics (its weights are never needed)
+    args = ["predict", "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"), "--predictions.num_images", "2",
+            "--predictions.interpolation_steps", "5", "--predictions.interpolation_rows", "3"]
+    assert main(args) == 0
+    alone = folder / "predictions"
+    np.testing.assert_array_equal(np.asarray(Image.open(alone / "000000.png")), first)
+    sheet = np.asarray(Image.open(alone / "interpolation.png"))
+    assert sheet.shape == (3 * 32, 5 * 32, 3)
+    np.testing.assert_array_equal(sheet[:32, :32], first)  # row 0 starts at image 0's latent
+
+
+def test_truncated_latents_stay_within_the_threshold() -> None:
+    from giugan.training.callbacks.prediction import latents_for_indices
+
+    indices = torch.arange(6)
+    plain = latents_for_indices(indices, 64, seed=3)
+    truncated = latents_for_indices(indices, 64, seed=3, truncation=0.5)
+    assert plain.abs().max() > 0.5 and truncated.abs().max() <= 0.5
+    torch.testing.assert_close(truncated, latents_for_indices(indices, 64, seed=3, truncation=0.5))
+
 
 def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")

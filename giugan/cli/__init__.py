@@ -6,7 +6,9 @@
 * ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
 * ``giugan test --config runs/<name>/config.yaml --ckpt_path runs/<name>/checkpoints/best.ckpt``
   writes ``eval.json``.
-* ``giugan predict --config ... --ckpt_path ... --predictions.num_images 1000``.
+* ``giugan predict --ckpt_path runs/<name>/checkpoints/best.ckpt --predictions.num_images 1000``
+  (the checkpoint's own config; no data, no Inception weights), with ``--predictions.truncation``
+  and ``--predictions.interpolation_steps`` for the truncation trick and an interpolation sheet.
 * ``giugan profile --all`` prints the papers' Params/FLOPs beside ours (no Lightning import).
 * ``giugan stats --config ...`` precomputes the real-image reference statistics.
 
@@ -15,6 +17,7 @@ Lightning is imported only for the commands that need it, so ``giugan profile`` 
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args and args[0] == "stats":
             return stats_main(args[1:])
+        if checkpoint_only_prediction(args):
+            return predict_from_checkpoint(args)
         if argv is not None:
             GiuganCLI(args=args)  # expands composed configs (``__base__``) itself
             return 0
@@ -52,3 +57,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_reporting_errors(command)
+
+
+def checkpoint_only_prediction(args: list[str]) -> bool:
+    """``giugan predict --ckpt_path FILE`` with no ``--config``."""
+    words = [a.split("=", 1)[0] for a in args]
+    return bool(args) and args[0] == "predict" and "--ckpt_path" in words and not {"--config", "-c"} & set(words)
+
+
+def predict_from_checkpoint(args: list[str]) -> int:
+    """Predict with the config saved in the checkpoint (no data, no metrics weights needed)."""
+    import warnings
+
+    from giugan.cli.lightning import GiuganCLI, config_from_checkpoint
+
+    words = [a.split("=", 1)[0] for a in args]
+    index = words.index("--ckpt_path")
+    path = args[index].split("=", 1)[1] if "=" in args[index] else args[index + 1]
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="giugan-predict-") as folder:
+        config = os.path.join(folder, "config.yaml")  # a file: long YAML strings are no path
+        with open(config, "w") as handle:
+            handle.write(config_from_checkpoint(path))
+        with warnings.catch_warnings():
+            # The arguments come from the console here too; LightningCLI's warning does not apply.
+            warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
+            # Prediction restores weights only: training callbacks and folders do not matter.
+            warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint")
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+            GiuganCLI(args=["predict", "--config", config, *args[1:]])
+    return 0

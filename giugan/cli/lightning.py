@@ -257,6 +257,38 @@ def wandb_run_fields(config: Any, run_name: str, subcommand: str) -> dict[str, A
     return {"group": group, "tags": tags, "job_type": subcommand}
 
 
+def config_from_checkpoint(path: str) -> str:
+    """``giugan predict --ckpt_path X`` without ``--config``: the config saved in checkpoint X.
+
+    The model is the checkpoint's hyperparameters (its resolved config) without metrics, so no
+    extractor weights are needed; the data module is named but never read; nothing is logged and
+    predictions go to ``<run dir>/predictions`` (the folder above ``checkpoints/``).
+    """
+    import torch
+    import yaml
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        model = dict(checkpoint["hyper_parameters"])
+    except (OSError, RuntimeError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"--ckpt_path {path}: cannot read the model's config from it ({error}). `giugan predict` "
+            f"without --config needs a checkpoint written by `giugan fit`; otherwise give the "
+            f"run's config with --config runs/<name>/config.yaml."
+        ) from None
+    model.pop("_instantiator", None)
+    model["metrics"] = None
+    config: dict[str, Any] = {"model": model}
+    data = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    if "_class_path" in data:
+        init_args = {k: v for k, v in data.items()
+                     if not k.startswith("_") and k not in ("batches_per_iteration", "seed")}
+        config["data"] = {"class_path": data["_class_path"], "init_args": init_args}
+    run_dir = os.path.dirname(os.path.dirname(path)) or "."
+    config["trainer"] = {"logger": False, "default_root_dir": run_dir}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def checkpoint_folder(trainer: Any) -> str:
     """Where the checkpoint callback will write, resolved as Lightning does."""
     callback = trainer.checkpoint_callback
