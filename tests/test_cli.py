@@ -157,3 +157,22 @@ def test_progress_bar_shows_the_generator_iteration_as_an_integer(
 
     trainer = SimpleNamespace(loggers=[], progress_bar_metrics={"g_iter": 566.0, "loss_d": -1.27})
     assert bar.get_metrics(trainer, cli.model) == {"g_iter": 566, "loss_d": -1.27}
+
+
+def test_top_level_help_lists_every_command_without_lightning(capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    assert main(["--help"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    assert [words[0] for words in lines] == ["fit", "validate", "test", "predict", "profile", "stats", "inspect", "eval"]
+    probe = "import sys; from giugan.cli import main; main(['--help']); print('lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_fit_help_names_giugan_networks_not_every_torch_module(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "giugan.nets.Generator" in text and "torch.nn.Conv2d" not in text

@@ -30,9 +30,36 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+#: ``giugan --help``: every command, one line each (printed without importing Lightning).
+COMMANDS = {
+    "fit": "train a model: giugan fit --config configs/quickstart.yaml (resume: --ckpt_path last)",
+    "validate": "evaluate a checkpoint on the run's protocol, without writing into its training log",
+    "test": "evaluate a checkpoint and write <run dir>/eval.json (FID/IS/KID and the protocol)",
+    "predict": "generate images from a checkpoint alone: giugan predict --ckpt_path FILE",
+    "profile": "the papers' Params/FLOPs beside giugan's counts: giugan profile --all",
+    "stats": "precompute the real-image reference statistics of a config's data and metrics",
+    "inspect": "PCA maps of a checkpoint's feature maps (GIU-GANs figures)",
+    "eval": "score a folder or .npz of images with the pinned metrics protocol",
+}
+
+
+def usage() -> str:
+    """The top-level help text."""
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return (
+        "usage: giugan <command> [options]    (python -m giugan works too)\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\n`giugan <command> --help` lists a command's options; docs/ has the guides.\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``giugan <command>``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage(), end="", file=sys.stdout if args else sys.stderr)
+        return 0 if args else 2
     if args and args[0] == "profile":
         from giugan.profiling.profile import main as profile_main
 

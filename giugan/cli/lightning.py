@@ -107,6 +107,7 @@ class GiuganCLI(LightningCLI):
         # the whole usage text.
         parser = super().init_parser(**kwargs)
         parser.exit_on_error = False
+        parser.formatter_class = _giugan_help_formatter()
         return parser
 
     def before_instantiate_classes(self) -> None:
@@ -287,6 +288,35 @@ def config_from_checkpoint(path: str) -> str:
     run_dir = os.path.dirname(os.path.dirname(path)) or "."
     config["trainer"] = {"logger": False, "default_root_dir": run_dir}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def _giugan_help_formatter() -> type:
+    """jsonargparse's help formatter with long "known subclasses" lists cut to giugan's own classes.
+
+    A ``torch.nn.Module`` argument (the generator, the discriminator, an insert) would otherwise
+    list every ``torch.nn`` class imported so far, about 80 of them, in ``giugan fit --help``.
+    """
+    import re
+
+    from jsonargparse import DefaultHelpFormatter
+
+    known = re.compile(r", known subclasses: ([^)]*)")
+
+    def shorten(match: re.Match[str]) -> str:
+        paths = [p.strip() for p in match.group(1).split(",")]
+        if len(paths) <= 12:
+            return match.group(0)
+        rank = ("giugan.nets.", "giugan.ops.", "giugan.data.", "giugan.training.loggers.", "giugan.")
+        own = sorted((p for p in paths if p.startswith(rank[:-1])), key=lambda p: next(
+            i for i, prefix in enumerate(rank) if p.startswith(prefix)))
+        shown = ", e.g. " + ", ".join(own[:8]) + " or" if own else ","
+        return f"{shown} any of {len(paths)} importable subclasses"
+
+    class GiuganHelpFormatter(DefaultHelpFormatter):
+        def _get_help_string(self, action: Any) -> str:
+            return known.sub(shorten, super()._get_help_string(action) or "")
+
+    return GiuganHelpFormatter
 
 
 def checkpoint_folder(trainer: Any) -> str:
