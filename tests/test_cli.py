@@ -176,3 +176,37 @@ def test_fit_help_names_giugan_networks_not_every_torch_module(capsys: pytest.Ca
         main(["fit", "--help"])
     text = capsys.readouterr().out
     assert "giugan.nets.Generator" in text and "torch.nn.Conv2d" not in text
+
+
+def test_progress_bar_counts_generator_iterations_of_the_whole_run() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    from giugan.training.callbacks import GeneratorIterationProgressBar
+
+    bar = GeneratorIterationProgressBar()
+    bar.train_progress_bar = tqdm(file=io.StringIO())
+    module = SimpleNamespace(generator_iteration=3, hparams=SimpleNamespace(generator_iterations=10))
+    trainer = SimpleNamespace(loggers=[], progress_bar_metrics={"g_iter": 4.0, "loss_d": 0.5})
+    bar.on_train_epoch_start(trainer, module)  # a resumed run: the bar starts at 3 of 10
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (3, 10)
+    module.generator_iteration = 4
+    bar.on_train_batch_end(trainer, module, None, None, 0)
+    bar.on_train_epoch_start(trainer, module)  # a new epoch does not reset it
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (4, 10)
+    assert bar.train_progress_bar.desc.startswith("Generator iterations")
+
+
+def test_model_summary_shows_giugan_params_and_macs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from giugan.nets import build_preset
+    from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
+
+    generator, discriminator = build_preset("dcgan_32")
+    module = SimpleNamespace(generator=generator, discriminator=discriminator)
+    with caplog.at_level(logging.INFO):
+        GeneratorDiscriminatorSummary().on_fit_start(SimpleNamespace(is_global_zero=True), module)
+    total = next(line for line in caplog.text.splitlines() if line.strip().startswith("total"))
+    assert "4.341M" in total  # GIU-GANs Table 5 DCGAN: 4,341,248 parameters

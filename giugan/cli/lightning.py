@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -20,6 +20,7 @@ from giugan.training.callbacks import (
     ImageWriter,
     SampleGrid,
 )
+from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
 from giugan.training.callbacks.signals import GracefulStop
 from giugan.training.loggers import RunFolderOnly
 from giugan.training.module import GANModule
@@ -74,6 +75,7 @@ class GiuganCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         from jsonargparse import ArgumentError
 
+        quiet_library_notices()
         try:
             self._init_cli(args, run)
         except ArgumentError as error:
@@ -135,6 +137,8 @@ class GiuganCLI(LightningCLI):
                     process_position=callback.process_position,
                     leave=getattr(callback, "_leave", False),
                 )
+            elif type(callback) is ModelSummary:
+                trainer.callbacks[index] = GeneratorDiscriminatorSummary(max_depth=callback._max_depth)
         return trainer
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -288,6 +292,28 @@ def config_from_checkpoint(path: str) -> str:
     run_dir = os.path.dirname(os.path.dirname(path)) or "."
     config["trainer"] = {"logger": False, "default_root_dir": run_dir}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+class _DropLightningTips:
+    """A logging filter dropping Lightning's advertising tips (nothing a giugan user can act on)."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.getMessage()).startswith("💡 Tip")
+
+
+def quiet_library_notices() -> None:
+    """Silence library notices a giugan user cannot act on, each matched precisely.
+
+    * Lightning's "Tip" about its LitLogger product;
+    * Lightning's own use of a deprecated torch pytree API (``isinstance(treespec, LeafSpec)``),
+      fixed on Lightning's side, not ours.
+    """
+    import logging
+
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningTips) for f in rank_zero.filters):
+        rank_zero.addFilter(_DropLightningTips())
 
 
 def _giugan_help_formatter() -> type:
