@@ -149,11 +149,17 @@ class WandbLogger(_LightningWandbLogger):
       config when left unset: see ``giugan.cli.lightning``).
 
     Args:
-        name, save_dir, project: as Lightning's (``save_dir`` is the run directory).
+        name: the run's display name (giugan: the run name).
+        save_dir: the run directory; wandb writes ``<save_dir>/wandb/`` and the id file here.
+        project: the W&B project.
         offline: None = decide from ``WANDB_MODE`` and the credentials (see above).
         log_model: None = ``True`` when the run is online, else ``False``.
-        group, tags, job_type, notes: W&B run fields.
-        prefix, checkpoint_name: as Lightning's.
+        group: W&B run group (giugan: the results table of the row).
+        tags: W&B run tags (giugan: dataset, group, preset, row).
+        job_type: W&B job type (giugan: the command, e.g. ``fit`` or ``test``).
+        notes: W&B run notes.
+        prefix: prefix of every logged key (as Lightning's).
+        checkpoint_name: name of the model artifact (as Lightning's).
     """
 
     def __init__(

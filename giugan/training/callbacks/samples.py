@@ -20,6 +20,11 @@ class SampleGrid(Callback):
     Files: ``<run dir>/samples/iter-<iteration:08d>.png`` (and ``latest.png``). The same pixels
     (an ``H x W x 3`` uint8 array, as the PNG holds) go to every logger that can take images
     (W&B: key ``samples``, at step ``generator_iteration``). Only rank 0 does this work.
+
+    Args:
+        every: period of the grids in generator iterations (one more at the end of training).
+        num_samples: images per grid (a square grid of ``sqrt(num_samples)`` columns).
+        seed: seed of the fixed latents, the same for every grid of a run.
     """
 
     def __init__(self, every: int = 500, num_samples: int = 64, seed: int = 1234) -> None:
