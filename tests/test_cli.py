@@ -119,6 +119,23 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     np.testing.assert_array_equal(sheet[:32, :32], first)  # row 0 starts at image 0's latent
 
 
+def test_a_checkpoint_with_inception_metrics_loads_and_predicts_without_the_weights(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a CIFAR-10 row's checkpoint (Inception metrics, default weights lookup) on a bare machine."""
+    assert fit(run, "--model.generator_iterations", "2") == 0
+    folder = run / "runs" / "tiny"
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint["hyper_parameters"]["metrics"]["init_args"].update(extractor="inception", weights_path=None)
+    torch.save(checkpoint, folder / "checkpoints" / "inception.ckpt")
+    monkeypatch.setenv("GIUGAN_INCEPTION_WEIGHTS", str(run / "no-such-weights.pth"))
+    loaded = GANModule.load_from_checkpoint(folder / "checkpoints" / "inception.ckpt", map_location="cpu")
+    assert loaded.metrics is not None and loaded.generate(torch.randn(2, loaded.z_dim)).shape == (2, 3, 32, 32)
+    args = ["predict", "--ckpt_path", str(folder / "checkpoints" / "inception.ckpt"), "--predictions.num_images", "3"]
+    assert main(args) == 0
+    assert sorted(p.name for p in (folder / "predictions").glob("*.png")) == [f"{i:06d}.png" for i in range(3)]
+
+
 def test_truncated_latents_stay_within_the_threshold() -> None:
     from giugan.training.callbacks.prediction import latents_for_indices
 
