@@ -306,11 +306,16 @@ def quiet_library_notices() -> None:
 
     * Lightning's "Tip" about its LitLogger product;
     * Lightning's own use of a deprecated torch pytree API (``isinstance(treespec, LeafSpec)``),
-      fixed on Lightning's side, not ours.
+      fixed on Lightning's side, not ours;
+    * Lightning's caution about an ``IterableDataset`` with ``__len__`` under several loader
+      workers: the only one in giugan is the evaluation's sample counts
+      (``giugan.training.evaluation.SampleBatches``), already split per rank and loaded without
+      workers, so the caution never applies (giugan's image datasets are map-style).
     """
     import logging
 
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _DropLightningTips) for f in rank_zero.filters):
         rank_zero.addFilter(_DropLightningTips())
