@@ -96,7 +96,8 @@ def predict_from_checkpoint(args: list[str]) -> int:
     """Predict with the config saved in the checkpoint (no data, no metrics weights needed)."""
     import warnings
 
-    from giugan.cli.lightning import GiuganCLI, config_from_checkpoint
+    from giugan.cli.lightning import GiuganCLI
+    from giugan.cli.runs import config_from_checkpoint
 
     words = [a.split("=", 1)[0] for a in args]
     index = words.index("--ckpt_path")

@@ -13,6 +13,8 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from giugan.cli.composition import expand_config_bases
+from giugan.cli.presentation import giugan_help_formatter, quiet_library_notices
+from giugan.cli.runs import apply_run_name, keep_records_apart, wandb_run_fields
 from giugan.training.callbacks import (
     AtomicCheckpointIO,
     GeneratorIterationCheckpoint,
@@ -22,7 +24,6 @@ from giugan.training.callbacks import (
 )
 from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
 from giugan.training.callbacks.signals import GracefulStop
-from giugan.training.loggers import RunFolderOnly
 from giugan.training.module import GANModule
 from giugan.training.run_directory import RunDirectoryLock, release_held_locks
 from giugan.training.start_checks import (
@@ -109,7 +110,7 @@ class GiuganCLI(LightningCLI):
         # the whole usage text.
         parser = super().init_parser(**kwargs)
         parser.exit_on_error = False
-        parser.formatter_class = _giugan_help_formatter()
+        parser.formatter_class = giugan_help_formatter()
         return parser
 
     def before_instantiate_classes(self) -> None:
@@ -196,158 +197,6 @@ class GiuganCLI(LightningCLI):
 
     def after_fit(self) -> None:
         release_held_locks()
-
-
-def keep_records_apart(trainer: Any, subcommand: str) -> None:
-    """``validate``/``test``/``predict`` never write into the training run's CSV or W&B step axis.
-
-    The loggers are replaced by :class:`RunFolderOnly` (the run directory stays the trainer's
-    folder, so ``eval.json``, predictions and ``--ckpt_path best|last`` resolve as in the run) and,
-    for a giugan W&B logger, an evaluation job in the run's group (``<run>-test``), which also
-    keeps ``eval.json`` as a run file. ``predict`` logs nothing.
-    """
-    if not trainer.loggers:
-        return
-    run_dir = str(trainer.log_dir or trainer.default_root_dir)
-    jobs: list[Any] = [RunFolderOnly(run_dir)]
-    if subcommand != "predict":
-        for logger in trainer.loggers:
-            if callable(getattr(logger, "evaluation_job", None)):
-                job = logger.evaluation_job(subcommand)
-                job.files_at_end.append(os.path.join(run_dir, "eval.json"))
-                jobs.append(job)
-    trainer.loggers = jobs
-
-
-def _logger_entries(config: Any) -> list[Any]:
-    loggers = config.get("trainer", {}).get("logger") if hasattr(config, "get") else None
-    if loggers is None or isinstance(loggers, bool):
-        return []
-    entries = loggers if isinstance(loggers, list) else [loggers]
-    return [entry for entry in entries if getattr(entry, "class_path", None) and entry.get("init_args") is not None]
-
-
-def apply_run_name(config: Any) -> None:
-    """``--run_name NAME``: the CSV log's ``name``, W&B's ``name`` and ``save_dir`` (``<root>/NAME``).
-
-    ``<root>`` is the CSV logger's ``save_dir`` (``runs`` without one); the checkpoints follow the
-    first logger's folder unless ``checkpoint.dirpath`` is given.
-    """
-    name = config.get("run_name")
-    if not name:
-        return
-    entries = _logger_entries(config)
-    root = next(
-        (str(e.init_args.get("save_dir") or "runs") for e in entries if e.class_path.endswith("CSVLogger")), "runs"
-    )
-    for entry in entries:
-        entry.init_args["name"] = name
-        if entry.class_path.endswith("WandbLogger"):
-            entry.init_args["save_dir"] = os.path.join(root, name)
-
-
-def wandb_run_fields(config: Any, run_name: str, subcommand: str) -> dict[str, Any]:
-    """W&B ``group``, ``tags`` and ``job_type`` from the config, so a table's rows group by themselves.
-
-    The group is the run name's table part: ``ablation_table4_k5`` -> ``ablation_table4``,
-    ``cifar10_giu_gan`` -> ``cifar10`` (the rows of one results table); the tags are the dataset
-    (data module), the group, the model preset and the row (run name); the job type is the command.
-    """
-    words = run_name.split("_")
-    group = "_".join(words[:2]) if words[0] == "ablation" and len(words) > 2 else words[0]
-    data_class = str(config.get("data", {}).get("class_path") or "") if hasattr(config, "get") else ""
-    dataset = data_class.rsplit(".", 1)[-1].removesuffix("DataModule").lower() or None
-    preset = config.get("model", {}).get("preset") if hasattr(config, "get") else None
-    tags = list(dict.fromkeys(t for t in (dataset, group, preset, run_name) if t))
-    return {"group": group, "tags": tags, "job_type": subcommand}
-
-
-def config_from_checkpoint(path: str) -> str:
-    """``giugan predict --ckpt_path X`` without ``--config``: the config saved in checkpoint X.
-
-    The model is the checkpoint's hyperparameters (its resolved config) without metrics, so no
-    extractor weights are needed; the data module is named but never read; nothing is logged and
-    predictions go to ``<run dir>/predictions`` (the folder above ``checkpoints/``).
-    """
-    import torch
-    import yaml
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        model = dict(checkpoint["hyper_parameters"])
-    except (OSError, RuntimeError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"--ckpt_path {path}: cannot read the model's config from it ({error}). `giugan predict` "
-            f"without --config needs a checkpoint written by `giugan fit`; otherwise give the "
-            f"run's config with --config runs/<name>/config.yaml."
-        ) from None
-    model.pop("_instantiator", None)
-    model["metrics"] = None
-    config: dict[str, Any] = {"model": model}
-    data = dict(checkpoint.get("datamodule_hyper_parameters") or {})
-    if "_class_path" in data:
-        init_args = {k: v for k, v in data.items()
-                     if not k.startswith("_") and k not in ("batches_per_iteration", "seed")}
-        config["data"] = {"class_path": data["_class_path"], "init_args": init_args}
-    run_dir = os.path.dirname(os.path.dirname(path)) or "."
-    config["trainer"] = {"logger": False, "default_root_dir": run_dir}
-    return yaml.safe_dump(config, sort_keys=False)
-
-
-class _DropLightningTips:
-    """A logging filter dropping Lightning's advertising tips (nothing a giugan user can act on)."""
-
-    def filter(self, record: Any) -> bool:
-        return not str(record.getMessage()).startswith("💡 Tip")
-
-
-def quiet_library_notices() -> None:
-    """Silence library notices a giugan user cannot act on, each matched precisely.
-
-    * Lightning's "Tip" about its LitLogger product;
-    * Lightning's own use of a deprecated torch pytree API (``isinstance(treespec, LeafSpec)``),
-      fixed on Lightning's side, not ours;
-    * Lightning's caution about an ``IterableDataset`` with ``__len__`` under several loader
-      workers: the only one in giugan is the evaluation's sample counts
-      (``giugan.training.evaluation.SampleBatches``), already split per rank and loaded without
-      workers, so the caution never applies (giugan's image datasets are map-style).
-    """
-    import logging
-
-    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _DropLightningTips) for f in rank_zero.filters):
-        rank_zero.addFilter(_DropLightningTips())
-
-
-def _giugan_help_formatter() -> type:
-    """jsonargparse's help formatter with long "known subclasses" lists cut to giugan's own classes.
-
-    A ``torch.nn.Module`` argument (the generator, the discriminator, an insert) would otherwise
-    list every ``torch.nn`` class imported so far, about 80 of them, in ``giugan fit --help``.
-    """
-    import re
-
-    from jsonargparse import DefaultHelpFormatter
-
-    known = re.compile(r", known subclasses: ([^)]*)")
-
-    def shorten(match: re.Match[str]) -> str:
-        paths = [p.strip() for p in match.group(1).split(",")]
-        if len(paths) <= 12:
-            return match.group(0)
-        rank = ("giugan.nets.", "giugan.ops.", "giugan.data.", "giugan.training.loggers.", "giugan.")
-        own = sorted((p for p in paths if p.startswith(rank[:-1])), key=lambda p: next(
-            i for i, prefix in enumerate(rank) if p.startswith(prefix)))
-        shown = ", e.g. " + ", ".join(own[:8]) + " or" if own else ","
-        return f"{shown} any of {len(paths)} importable subclasses"
-
-    class GiuganHelpFormatter(DefaultHelpFormatter):
-        def _get_help_string(self, action: Any) -> str:
-            return known.sub(shorten, super()._get_help_string(action) or "")
-
-    return GiuganHelpFormatter
 
 
 def checkpoint_folder(trainer: Any) -> str:
