@@ -72,4 +72,6 @@ class GeneratorDiscriminatorSummary(ModelSummary):
         lines = [f"  {'':<14}{'class':<22}{'Params':>12}{'MACs (batch 1)':>18}"]
         lines += [f"  {name:<14}{kind:<22}{params / 1e6:>11.3f}M{macs / 1e6:>17.2f}M"
                   for name, kind, params, macs in rows]
-        rank_zero_info("Model (giugan counts, docs/counting.md):\n" + "\n".join(lines))
+        #: The last table shown.
+        self.table = "Model (giugan counts, docs/counting.md):\n" + "\n".join(lines)
+        rank_zero_info(self.table)
