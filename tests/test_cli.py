@@ -70,7 +70,8 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     # a fresh run may not reuse a run directory that holds checkpoints ...
     capsys.readouterr()
     assert fit(run, "--model.generator_iterations", "4") == 2  # one paragraph, status 2
-    assert "--ckpt_path last" in capsys.readouterr().err
+    refusal = capsys.readouterr().err
+    assert "--ckpt_path last" in refusal and "--run_name NAME" in refusal
     # ... but it resumes from it
     assert fit(run, "--model.generator_iterations", "6", "--ckpt_path", "last") == 0
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
@@ -84,12 +85,16 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     assert sorted(int(r["step"]) for r in rows if r.get("eval/fid")) == [2, 4, 6]
 
     config = str(folder / "config.yaml")
+    history = (folder / "metrics.csv").read_bytes()
     assert main(["test", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "best.ckpt")]) == 0
     report = json.loads((folder / "eval.json").read_text())
     assert {"fid", "is_mean", "is_std"} <= set(report)
     assert report["protocol"]["num_fake"] == 16 and report["protocol"]["extractor"].startswith("standin")
     assert report["protocol"]["reference"].startswith("shapes")
     assert "torchmetrics" in json.dumps(report["protocol"])
+    # evaluation commands keep their records apart from the training run's log
+    assert main(["validate", "--config", config, "--ckpt_path", "best"]) == 0
+    assert (folder / "metrics.csv").read_bytes() == history
 
     out = run / "predicted"
     args = ["predict", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
@@ -102,6 +107,43 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     arrays = np.load(out / "images.npz")
     assert arrays["images"].shape == (5, 32, 32, 3)
     np.testing.assert_array_equal(arrays["images"][0], first)
+
+    # from the checkpoint alone: no --config, no data, no metrics (its weights are never needed)
+    args = ["predict", "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"), "--predictions.num_images", "2",
+            "--predictions.interpolation_steps", "5", "--predictions.interpolation_rows", "3"]
+    assert main(args) == 0
+    alone = folder / "predictions"
+    np.testing.assert_array_equal(np.asarray(Image.open(alone / "000000.png")), first)
+    sheet = np.asarray(Image.open(alone / "interpolation.png"))
+    assert sheet.shape == (3 * 32, 5 * 32, 3)
+    np.testing.assert_array_equal(sheet[:32, :32], first)  # row 0 starts at image 0's latent
+
+
+def test_a_checkpoint_with_inception_metrics_loads_and_predicts_without_the_weights(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a CIFAR-10 row's checkpoint (Inception metrics, default weights lookup) on a bare machine."""
+    assert fit(run, "--model.generator_iterations", "2") == 0
+    folder = run / "runs" / "tiny"
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint["hyper_parameters"]["metrics"]["init_args"].update(extractor="inception", weights_path=None)
+    torch.save(checkpoint, folder / "checkpoints" / "inception.ckpt")
+    monkeypatch.setenv("GIUGAN_INCEPTION_WEIGHTS", str(run / "no-such-weights.pth"))
+    loaded = GANModule.load_from_checkpoint(folder / "checkpoints" / "inception.ckpt", map_location="cpu")
+    assert loaded.metrics is not None and loaded.generate(torch.randn(2, loaded.z_dim)).shape == (2, 3, 32, 32)
+    args = ["predict", "--ckpt_path", str(folder / "checkpoints" / "inception.ckpt"), "--predictions.num_images", "3"]
+    assert main(args) == 0
+    assert sorted(p.name for p in (folder / "predictions").glob("*.png")) == [f"{i:06d}.png" for i in range(3)]
+
+
+def test_truncated_latents_stay_within_the_threshold() -> None:
+    from giugan.training.callbacks.prediction import latents_for_indices
+
+    indices = torch.arange(6)
+    plain = latents_for_indices(indices, 64, seed=3)
+    truncated = latents_for_indices(indices, 64, seed=3, truncation=0.5)
+    assert plain.abs().max() > 0.5 and truncated.abs().max() <= 0.5
+    torch.testing.assert_close(truncated, latents_for_indices(indices, 64, seed=3, truncation=0.5))
 
 
 def test_print_config_and_profile(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,3 +174,54 @@ def test_progress_bar_shows_the_generator_iteration_as_an_integer(
 
     trainer = SimpleNamespace(loggers=[], progress_bar_metrics={"g_iter": 566.0, "loss_d": -1.27})
     assert bar.get_metrics(trainer, cli.model) == {"g_iter": 566, "loss_d": -1.27}
+
+
+def test_top_level_help_lists_every_command_without_lightning(capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    assert main(["--help"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    assert [words[0] for words in lines] == ["fit", "validate", "test", "predict", "profile", "stats", "inspect", "eval"]
+    probe = "import sys; from giugan.cli import main; main(['--help']); print('lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_fit_help_names_giugan_networks_not_every_torch_module(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "giugan.nets.Generator" in text and "torch.nn.Conv2d" not in text
+
+
+def test_progress_bar_counts_generator_iterations_of_the_whole_run() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    from giugan.training.callbacks import GeneratorIterationProgressBar
+
+    bar = GeneratorIterationProgressBar()
+    bar.train_progress_bar = tqdm(file=io.StringIO())
+    module = SimpleNamespace(generator_iteration=3, hparams=SimpleNamespace(generator_iterations=10))
+    trainer = SimpleNamespace(loggers=[], progress_bar_metrics={"g_iter": 4.0, "loss_d": 0.5})
+    bar.on_train_epoch_start(trainer, module)  # a resumed run: the bar starts at 3 of 10
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (3, 10)
+    module.generator_iteration = 4
+    bar.on_train_batch_end(trainer, module, None, None, 0)
+    bar.on_train_epoch_start(trainer, module)  # a new epoch does not reset it
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (4, 10)
+    assert bar.train_progress_bar.desc.startswith("Generator iterations")
+
+
+def test_model_summary_shows_giugan_params_and_macs() -> None:
+    from giugan.nets import build_preset
+    from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
+
+    generator, discriminator = build_preset("dcgan_32")
+    module = SimpleNamespace(generator=generator, discriminator=discriminator)
+    summary = GeneratorDiscriminatorSummary()
+    summary.on_fit_start(SimpleNamespace(is_global_zero=True), module)
+    total = next(line for line in summary.table.splitlines() if line.strip().startswith("total"))
+    assert "4.341M" in total  # GIU-GANs Table 5 DCGAN: 4,341,248 parameters

@@ -265,10 +265,11 @@ def test_config_states_row_preset_and_protocol(path: Path) -> None:
     assert {key: csv["init_args"][key] for key in ("save_dir", "name", "version")} == {
         "save_dir": "runs", "name": name, "version": ""
     }
-    assert wandb["class_path"] == "lightning.pytorch.loggers.WandbLogger"
-    assert {key: wandb["init_args"][key] for key in ("save_dir", "project", "name", "offline")} == {
-        "save_dir": f"runs/{name}", "project": "giugan", "name": name, "offline": True
+    assert wandb["class_path"] == "giugan.training.loggers.WandbLogger"
+    assert {key: wandb["init_args"][key] for key in ("save_dir", "project", "name")} == {
+        "save_dir": f"runs/{name}", "project": "giugan", "name": name
     }
+    assert "offline" not in wandb["init_args"]  # WANDB_MODE / credentials decide
 
 
 @pytest.mark.parametrize(

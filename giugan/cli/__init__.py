@@ -6,7 +6,9 @@
 * ``giugan fit --config runs/<name>/config.yaml --ckpt_path last`` resumes a run.
 * ``giugan test --config runs/<name>/config.yaml --ckpt_path runs/<name>/checkpoints/best.ckpt``
   writes ``eval.json``.
-* ``giugan predict --config ... --ckpt_path ... --predictions.num_images 1000``.
+* ``giugan predict --ckpt_path runs/<name>/checkpoints/best.ckpt --predictions.num_images 1000``
+  (the checkpoint's own config; no data, no Inception weights), with ``--predictions.truncation``
+  and ``--predictions.interpolation_steps`` for the truncation trick and an interpolation sheet.
 * ``giugan profile --all`` prints the papers' Params/FLOPs beside ours (no Lightning import).
 * ``giugan stats --config ...`` precomputes the real-image reference statistics.
 * ``giugan eval SAMPLES --reference OTHER --output DIR`` (or ``--config ...`` for a data module's
@@ -19,6 +21,7 @@ Lightning is imported only for the commands that need it, so ``giugan profile`` 
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -31,9 +34,36 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+#: ``giugan --help``: every command, one line each (printed without importing Lightning).
+COMMANDS = {
+    "fit": "train a model: giugan fit --config configs/quickstart.yaml (resume: --ckpt_path last)",
+    "validate": "evaluate a checkpoint on the run's protocol, without writing into its training log",
+    "test": "evaluate a checkpoint and write <run dir>/eval.json (FID/IS/KID and the protocol)",
+    "predict": "generate images from a checkpoint alone: giugan predict --ckpt_path FILE",
+    "profile": "the papers' Params/FLOPs beside giugan's counts: giugan profile --all",
+    "stats": "precompute the real-image reference statistics of a config's data and metrics",
+    "inspect": "PCA maps of a checkpoint's feature maps (GIU-GANs figures)",
+    "eval": "score a folder or .npz of images with the pinned metrics protocol",
+}
+
+
+def usage() -> str:
+    """The top-level help text."""
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return (
+        "usage: giugan <command> [options]    (python -m giugan works too)\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\n`giugan <command> --help` lists a command's options; docs/ has the guides.\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``giugan <command>``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage(), end="", file=sys.stdout if args else sys.stderr)
+        return 0 if args else 2
     if args and args[0] == "profile":
         from giugan.profiling.profile import main as profile_main
 
@@ -54,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             from giugan.cli.evaluate import main as evaluate_main
 
             return evaluate_main(args[1:])
+        if checkpoint_only_prediction(args):
+            return predict_from_checkpoint(args)
         if argv is not None:
             GiuganCLI(args=args)  # expands composed configs (``__base__``) itself
             return 0
@@ -64,3 +96,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_reporting_errors(command, in_process=argv is not None)
+
+
+def checkpoint_only_prediction(args: list[str]) -> bool:
+    """``giugan predict --ckpt_path FILE`` with no ``--config``."""
+    words = [a.split("=", 1)[0] for a in args]
+    return bool(args) and args[0] == "predict" and "--ckpt_path" in words and not {"--config", "-c"} & set(words)
+
+
+def predict_from_checkpoint(args: list[str]) -> int:
+    """Predict with the config saved in the checkpoint (no data, no metrics weights needed)."""
+    import warnings
+
+    from giugan.cli.lightning import GiuganCLI
+    from giugan.cli.runs import config_from_checkpoint
+
+    words = [a.split("=", 1)[0] for a in args]
+    index = words.index("--ckpt_path")
+    path = args[index].split("=", 1)[1] if "=" in args[index] else args[index + 1]
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="giugan-predict-") as folder:
+        config = os.path.join(folder, "config.yaml")  # a file: long YAML strings are no path
+        with open(config, "w") as handle:
+            handle.write(config_from_checkpoint(path))
+        with warnings.catch_warnings():
+            # The arguments come from the console here too; LightningCLI's warning does not apply.
+            warnings.filterwarnings("ignore", message=".*args parameter is intended to run")
+            # Prediction restores weights only: training callbacks and folders do not matter.
+            warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint")
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+            GiuganCLI(args=["predict", "--config", config, *args[1:]])
+    return 0

@@ -86,7 +86,11 @@ def _split_config_flag(arg: str) -> tuple[str | None, str | None]:
 def _resolve(value: str) -> list[str]:
     """The ``--config`` values for one given value: itself, or its chain as YAML strings."""
     path = Path(value)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. "file name too long": a YAML string given as --config
+        is_file = False
+    if not is_file:
         return [value]  # a YAML string, or a missing file jsonargparse reports itself
     try:
         top = yaml.safe_load(path.read_text())

@@ -8,11 +8,13 @@ import warnings
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from giugan.cli.composition import expand_config_bases
+from giugan.cli.presentation import giugan_help_formatter, quiet_library_notices
+from giugan.cli.runs import apply_run_name, keep_records_apart, wandb_run_fields
 from giugan.training.callbacks import (
     AtomicCheckpointIO,
     GeneratorIterationCheckpoint,
@@ -20,6 +22,7 @@ from giugan.training.callbacks import (
     ImageWriter,
     SampleGrid,
 )
+from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
 from giugan.training.callbacks.signals import GracefulStop
 from giugan.training.module import GANModule
 from giugan.training.run_directory import RunDirectoryLock, release_held_locks
@@ -61,6 +64,11 @@ class SaveFitConfig(SaveConfigCallback):
             iteration = int(getattr(pl_module, "generator_iteration", 0))
             self.config_filename = f"config-resume-{iteration:08d}.yaml"
         super().setup(trainer, pl_module, "fit")
+        path = os.path.join(trainer.log_dir or trainer.default_root_dir, self.config_filename)
+        for logger in trainer.loggers:
+            save_run_file = getattr(logger, "save_run_file", None)
+            if callable(save_run_file):
+                save_run_file(path)
 
 
 class GiuganCLI(LightningCLI):
@@ -69,6 +77,7 @@ class GiuganCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         from jsonargparse import ArgumentError
 
+        quiet_library_notices()
         try:
             self._init_cli(args, run)
         except ArgumentError as error:
@@ -102,10 +111,22 @@ class GiuganCLI(LightningCLI):
         # the whole usage text.
         parser = super().init_parser(**kwargs)
         parser.exit_on_error = False
+        parser.formatter_class = giugan_help_formatter()
         return parser
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        apply_run_name(config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for logger in trainer.loggers:
+            if callable(getattr(logger, "describe", None)):
+                name = str(getattr(logger, "run_name", None) or logger.name)
+                logger.describe(**wandb_run_fields(config, name, self.subcommand or "fit"))
+        if self.subcommand in ("validate", "test", "predict"):
+            keep_records_apart(trainer, self.subcommand)
         trainer.callbacks.append(GracefulStop(keep_handlers_after_stop=True))
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -118,12 +139,19 @@ class GiuganCLI(LightningCLI):
                     process_position=callback.process_position,
                     leave=getattr(callback, "_leave", False),
                 )
+            elif type(callback) is ModelSummary:
+                trainer.callbacks[index] = GeneratorDiscriminatorSummary(max_depth=callback._max_depth)
         return trainer
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_lightning_class_args(GeneratorIterationCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(ImageWriter, "predictions")
+        parser.add_argument(
+            "--run_name", type=str | None, default=None,
+            help="Name of the run: its folder <logger save_dir>/NAME for the CSV log, the W&B run "
+            "(name and save_dir) and the checkpoints. Without it, the loggers' names in the config (a row's __run_name__) name the run.",
+        )
         parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
         # One seed: model.seed sets the training noise, the samples, the evaluation draws and the
         # data order (and so can never disagree with the data module's hyperparameters).
@@ -164,6 +192,9 @@ class GiuganCLI(LightningCLI):
                 config["ckpt_path"] = ckpt_path
         if ckpt_path is None:
             refuse_fresh_start_over_checkpoints(folder)
+            for logger in self.trainer.loggers:  # a fresh start is a new W&B run
+                if hasattr(logger, "continue_run"):
+                    logger.continue_run = False
         else:
             check_resume(ckpt_path, self.model)
         if self.trainer.global_rank == 0:

@@ -20,6 +20,15 @@ from giugan.metrics.extractors import (
 )
 
 
+def check_on_missing_weights(on_missing_weights: str) -> None:
+    """Refuse an ``on_missing_weights`` other than "error" or "warn"."""
+    if on_missing_weights not in ("error", "warn"):
+        raise ValueError(
+            f"GenerativeMetrics: `on_missing_weights` must be 'error' or 'warn', got "
+            f"{on_missing_weights!r}."
+        )
+
+
 def shared_extractor(
     name: ExtractorName,
     weights_path: str | None,
@@ -32,11 +41,7 @@ def shared_extractor(
     Missing Inception weights raise :class:`InceptionWeightsUnavailable` when
     ``on_missing_weights`` is "error"; with "warn" they warn once and give ``(None, reason)``.
     """
-    if on_missing_weights not in ("error", "warn"):
-        raise ValueError(
-            f"GenerativeMetrics: `on_missing_weights` must be 'error' or 'warn', got "
-            f"{on_missing_weights!r}."
-        )
+    check_on_missing_weights(on_missing_weights)
     try:
         network = build_extractor(name, weights_path, weights_sha256, resize)
     except InceptionWeightsUnavailable as err:
@@ -108,4 +113,4 @@ def extractor_protocol(name: str, network: nn.Module | None) -> dict[str, object
     }
 
 
-__all__ = ["extract_features", "extractor_protocol", "shared_extractor"]
+__all__ = ["check_on_missing_weights", "extract_features", "extractor_protocol", "shared_extractor"]

@@ -18,7 +18,12 @@ from torchmetrics import Metric
 
 from giugan.metrics.distributed import SUBSET_SEED, make_states_updatable
 from giugan.metrics.extractors import ExtractorName
-from giugan.metrics.features import extract_features, extractor_protocol, shared_extractor
+from giugan.metrics.features import (
+    check_on_missing_weights,
+    extract_features,
+    extractor_protocol,
+    shared_extractor,
+)
 from giugan.metrics.quantize import QUANTISATION
 from giugan.metrics.reference import ReferenceStatistics, library_versions
 from giugan.metrics.registry import build_scores, scores_protocol
@@ -34,6 +39,13 @@ class GenerativeMetrics(nn.Module):
     Inception) are never written into checkpoints nor broadcast by DDP, and ``half()``/bf16 never
     touch it (:meth:`_apply` moves it to the device, in float32). :meth:`protocol` writes the
     whole measurement protocol down.
+
+    The Inception extractor found by the default lookup (``weights_path`` None: the environment
+    variable, torch's hub cache, or a download) is built only when something is first measured or
+    asked about (``available``, ``scores``, ``reference``, ...), so a model holding these metrics
+    can be built, loaded from a checkpoint and sampled from on a machine without the weights or a
+    network. A ``weights_path`` given explicitly, and the stand-in, are checked at once: a wrong
+    file is a config error, reported before anything runs.
 
     Typical use by a training module (every call on every rank)::
 
@@ -116,17 +128,35 @@ class GenerativeMetrics(nn.Module):
         self.num_fake = num_fake
         self.cache_dir = cache_dir
         self.on_missing_weights = on_missing_weights
+        self.resize = resize
         #: Sample counts seen by the last :meth:`compute` (synchronised over ranks).
         self.last_counts: dict[str, int] = {}
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
+        check_on_missing_weights(on_missing_weights)
+        self.weights_sha256 = weights_sha256
+        self._built = False
+        if not (extractor == "inception" and weights_path is None):
+            self._build()
+
+    def _build(self) -> None:
+        """Build the extractor, the scores and the reference store (once)."""
+        self._built = True
         network, self.unavailable_reason = shared_extractor(
-            extractor, weights_path, weights_sha256, on_missing_weights, resize
+            self.extractor_name, self.weights_path, self.weights_sha256, self.on_missing_weights, self.resize
         )
+        if network is not None:
+            network.to(device=self.device)
         # Kept in a tuple so that nn.Module does not register it as a child (see class doc).
         self._extractor_box: tuple[nn.Module | None] = (network,)
         self.available = network is not None
-        self.reference = ReferenceStatistics(cache_dir, extractor, network)
-        self.scores = nn.ModuleDict(build_scores(self.settings, self.enabled, network))
+        self.reference = ReferenceStatistics(self.cache_dir, self.extractor_name, network)
+        self.scores = nn.ModuleDict(build_scores(self.settings, self.enabled, network)).to(self.device)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _BUILT_ON_FIRST_USE and not self.__dict__.get("_built", True):
+            self._build()
+            return getattr(self, name)
+        return super().__getattr__(name)
 
     @property
     def extractor(self) -> nn.Module | None:
@@ -163,14 +193,15 @@ class GenerativeMetrics(nn.Module):
 
     def _apply(self, fn: Any, recurse: bool = True) -> GenerativeMetrics:
         super()._apply(fn, recurse)
-        network = self.extractor
+        network = self._extractor_box[0] if self._built else None
         if network is not None:  # follow the device, never the dtype: features stay float32
             network.to(device=self.device)
         return self
 
     def extra_repr(self) -> str:
         return (
-            f"extractor={self.extractor_name!r}, available={self.available}, fid={self.use_fid}, "
+            f"extractor={self.extractor_name!r}, "
+            f"available={self.available if self._built else 'not built yet'}, fid={self.use_fid}, "
             f"inception_score={self.use_inception_score}, kid={self.use_kid}"
         )
 
@@ -268,3 +299,7 @@ class GenerativeMetrics(nn.Module):
 
 
 __all__ = ["SUBSET_SEED", "GenerativeMetrics"]
+
+
+#: Attributes that exist once :meth:`GenerativeMetrics._build` ran; reading one builds.
+_BUILT_ON_FIRST_USE = frozenset({"_extractor_box", "available", "unavailable_reason", "reference", "scores"})

@@ -1,4 +1,6 @@
-"""A CSV logger that survives resumes: it appends to the run's ``metrics.csv`` instead of deleting it.
+"""giugan's loggers: a CSV log that survives resumes and a W&B logger on the generator-iteration axis.
+
+CSV: a CSV logger that appends to the run's ``metrics.csv`` instead of deleting it.
 
 Lightning's ``CSVLogger`` removes an existing ``metrics.csv`` when it starts, so resuming a run
 with ``--ckpt_path last`` into the same run directory would erase the curves of everything before
@@ -10,9 +12,12 @@ generator iteration once.
 from __future__ import annotations
 
 import csv
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from lightning.pytorch.loggers import CSVLogger as _LightningCSVLogger
+from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
@@ -61,3 +66,230 @@ class CSVLogger(_LightningCSVLogger):
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after ``step`` by an attempt that was killed (called on resume)."""
         self.experiment.truncate_after(step)
+
+
+
+class RunFolderOnly(_LightningCSVLogger):
+    """A logger that writes nothing and only names the run's folder (``trainer.log_dir``).
+
+    ``giugan test|validate|predict`` use it in place of the training run's loggers, so their
+    results go to the run's folder (``eval.json``, ``predictions/``, checkpoints resolved as in
+    the run) but never into its ``metrics.csv`` or ``hparams.yaml``. A CSV logger by type, so
+    Lightning reads the folder from :attr:`log_dir` as for the run's own CSV log.
+    """
+
+    def __init__(self, folder: str) -> None:
+        folder = os.path.normpath(folder)
+        super().__init__(save_dir=os.path.dirname(folder), name=os.path.basename(folder), version="")
+
+    @property
+    def experiment(self) -> None:
+        """None: Lightning's CSV writer would delete the run's ``metrics.csv`` when created."""
+        return None
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        return
+
+    def log_hyperparams(self, params: Any = None, *args: Any, **kwargs: Any) -> None:
+        return
+
+    def save(self) -> None:
+        return
+
+    def finalize(self, status: str) -> None:
+        return
+
+
+#: The W&B step metric of every series giugan logs (losses, evaluation scores, sample grids).
+STEP_METRIC = "generator_iteration"
+#: Name of the file in the run directory that keeps the W&B run id, so a resume continues the run.
+RUN_ID_FILE = "wandb_id"
+
+
+def wandb_api_key_configured() -> bool:
+    """Whether W&B credentials exist here (``WANDB_API_KEY`` or a ``~/.netrc`` entry for the host)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    import netrc
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def resolved_wandb_mode(offline: bool | None) -> str:
+    """``WANDB_MODE`` when set; otherwise ``offline`` if asked or without credentials, else online."""
+    mode = os.environ.get("WANDB_MODE")
+    if mode:
+        return mode
+    if offline is None:
+        return "online" if wandb_api_key_configured() else "offline"
+    return "offline" if offline else "online"
+
+
+class WandbLogger(_LightningWandbLogger):
+    """Lightning's ``WandbLogger`` with the generator iteration as the step axis of every series.
+
+    Compared with Lightning's logger (whose x-axis is ``trainer/global_step``, which counts every
+    optimiser step under manual optimisation):
+
+    * every ``log_metrics`` row carries ``generator_iteration`` (the step giugan logs with), which
+      is W&B's step metric for all keys; ``eval/fid`` is summarised as its minimum, ``eval/is_mean``
+      as its maximum;
+    * mode: ``WANDB_MODE`` when set (``disabled`` included); otherwise online when credentials are
+      configured and offline when not (``offline`` forces one or the other);
+    * checkpoints become W&B model artifacts (aliases ``latest`` and ``best``) when online, unless
+      ``log_model`` says otherwise;
+    * the run id is kept in ``<save_dir>/wandb_id``, so a resumed fit continues the same W&B run
+      (``continue_run`` is cleared by ``giugan fit`` for a fresh start);
+    * ``group``, ``tags`` and ``job_type`` go to ``wandb.init`` (``giugan`` fills them from the
+      config when left unset: see ``giugan.cli.lightning``).
+
+    Args:
+        name: the run's display name (giugan: the run name).
+        save_dir: the run directory; wandb writes ``<save_dir>/wandb/`` and the id file here.
+        project: the W&B project.
+        offline: None = decide from ``WANDB_MODE`` and the credentials (see above).
+        log_model: None = ``True`` when the run is online, else ``False``.
+        group: W&B run group (giugan: the results table of the row).
+        tags: W&B run tags (giugan: dataset, group, preset, row).
+        job_type: W&B job type (giugan: the command, e.g. ``fit`` or ``test``).
+        notes: W&B run notes.
+        prefix: prefix of every logged key (as Lightning's).
+        checkpoint_name: name of the model artifact (as Lightning's).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        save_dir: str = ".",
+        project: str | None = None,
+        offline: bool | None = None,
+        log_model: Literal["all"] | bool | None = None,
+        group: str | None = None,
+        tags: list[str] | None = None,
+        job_type: str | None = None,
+        notes: str | None = None,
+        prefix: str = "",
+        checkpoint_name: str | None = None,
+    ) -> None:
+        mode = resolved_wandb_mode(offline)
+        if log_model is None:
+            log_model = mode == "online"
+        super().__init__(
+            name=name, save_dir=save_dir, project=project, offline=False,
+            log_model=log_model if mode == "online" else False, prefix=prefix,
+            checkpoint_name=checkpoint_name, mode=mode,
+        )
+        # Lightning passes anonymous=None, which wandb >= 0.19 warns about on every start.
+        self._wandb_init.pop("anonymous", None)
+        self.describe(group=group, tags=tags, job_type=job_type, notes=notes)
+        self.continue_run = True
+        #: Where the run id is kept (None: not kept, e.g. for an evaluation job).
+        self.run_id_file: str | None = os.path.join(str(save_dir or "."), RUN_ID_FILE)
+        #: Files saved as run files when the run ends, if they exist then (e.g. ``eval.json``).
+        self.files_at_end: list[str] = []
+
+    def evaluation_job(self, job_type: str) -> WandbLogger:
+        """A W&B run for ``giugan test|validate`` in this run's group: its own step axis and files."""
+        job = WandbLogger(
+            name=f"{self.run_name}-{job_type}", save_dir=str(self._save_dir or "."), project=self._project,
+            log_model=False, group=self._wandb_init.get("group"), tags=self._wandb_init.get("tags"),
+            job_type=job_type,
+        )
+        job.run_id_file = None
+        return job
+
+    def describe(self, **fields: Any) -> None:
+        """Set W&B run fields (``group``, ``tags``, ``job_type``, ...) not set already."""
+        for key, value in fields.items():
+            if value is not None and self._wandb_init.get(key) is None:
+                self._wandb_init[key] = list(value) if key == "tags" else value
+
+    def _run_id(self) -> str:
+        """The saved id when continuing a run, else a new one (written to :attr:`run_id_file`)."""
+        if self._wandb_init.get("id"):
+            return str(self._wandb_init["id"])
+        path = self.run_id_file
+        if path and self.continue_run and os.path.isfile(path):
+            with open(path) as handle:
+                saved = handle.read().strip()
+            if saved:
+                return saved
+        import secrets
+        import string
+
+        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        if path is None:
+            return run_id
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(run_id + "\n")
+        return run_id
+
+    @property
+    def run_name(self) -> str | None:
+        """The W&B run's display name (Lightning's ``name`` property is the project)."""
+        return self._wandb_init.get("name")
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self._experiment is not None:
+            return self._experiment
+        if getattr(self, "_attach_id", None) is not None:  # a spawned rank re-attaching
+            return super().experiment
+        import wandb
+
+        if self._wandb_init.get("mode") != "disabled":
+            self._wandb_init["id"] = self._id = self._run_id()
+        os.makedirs(str(self._save_dir or "."), exist_ok=True)
+        # Not Lightning's experiment: it defines trainer/global_step as every series' x-axis.
+        self._experiment = wandb.run if wandb.run is not None else wandb.init(**self._wandb_init)
+        define = getattr(self._experiment, "define_metric", None)
+        if callable(define):
+            define(STEP_METRIC)
+            define("*", step_metric=STEP_METRIC, step_sync=True)
+            define("eval/fid", step_metric=STEP_METRIC, summary="min")
+            define("eval/is_mean", step_metric=STEP_METRIC, summary="max")
+        return self._experiment
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log ``metrics`` at generator iteration ``step`` (the step giugan always passes)."""
+        row = dict(metrics)
+        if self._prefix:
+            row = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in row.items()}
+        if step is not None:
+            row[STEP_METRIC] = int(step)
+        self.experiment.log(row)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Upload the checkpoints (online) and :attr:`files_at_end`, then finish the W&B run."""
+        super().finalize(status)
+        if self._experiment is not None and hasattr(self._experiment, "finish"):
+            for path in self.files_at_end:
+                self.save_run_file(path)
+            self._experiment.finish(exit_code=0 if status == "success" else 1)
+            self._experiment = None
+
+    @rank_zero_only
+    def save_run_file(self, path: str) -> None:
+        """Copy ``path`` (e.g. the run's ``config.yaml``) into the W&B run files as ``giugan/<name>``.
+
+        The ``giugan/`` folder keeps the names apart from wandb's own (its ``config.yaml``).
+        """
+        import shutil
+
+        experiment = self.experiment
+        run_dir = getattr(experiment, "dir", None)
+        if not run_dir or not os.path.isfile(path):
+            return
+        target = os.path.join(run_dir, "giugan", os.path.basename(path))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        experiment.save(target, base_path=run_dir, policy="now")

@@ -116,7 +116,8 @@ def refuse_fresh_start_over_checkpoints(folder: str) -> None:
         raise FileExistsError(
             f"The run directory already holds checkpoints ({folder}: {first_few(existing)}). "
             f"Starting a new run there would mix and overwrite them. Resume it with --ckpt_path "
-            f"last, or give the new run another name (the loggers' name, e.g. --trainer.logger.init_args.name), or move the folder away."
+            f"last, or give the new run its own name with --run_name NAME (it names the run's "
+            f"folder for the CSV log, W&B and the checkpoints together), or move the folder away."
         )
 
 

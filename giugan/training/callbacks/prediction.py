@@ -1,7 +1,10 @@
 """``giugan predict``: generated images as PNGs (and optionally one ``.npz``), via Lightning's writer.
 
 Image ``i`` is generated from a latent drawn with seed ``(seed, "predict", i)``, so the same index
-gives the same image whatever the batch size or number of devices.
+gives the same image whatever the batch size or number of devices. Options: the truncation trick
+(BigGAN, Brock et al. 2019, section 3.1: latent entries beyond ``truncation`` redrawn) and a
+latent interpolation sheet (``interpolation.png``: each row walks on the great circle from the
+latent of image ``2r`` to that of ``2r + 1``, as White 2016 "Sampling generative networks").
 """
 
 from __future__ import annotations
@@ -22,26 +25,42 @@ from giugan.metrics import quantize_images
 from giugan.seeding import mixed_seed
 
 
-def latents_for_indices(indices: Tensor, z_dim: int, seed: int) -> Tensor:
-    """One standard-normal latent per image index, reproducible from ``(seed, index)``."""
+def latents_for_indices(indices: Tensor, z_dim: int, seed: int, truncation: float | None = None) -> Tensor:
+    """One standard-normal latent per image index, reproducible from ``(seed, index)``.
+
+    With ``truncation`` t, entries with ``|z| > t`` are redrawn (from the same stream) until none is.
+    """
     rows = []
     for index in indices.tolist():
         generator = torch.Generator().manual_seed(mixed_seed(seed, "predict", index))
-        rows.append(torch.randn(z_dim, generator=generator))
+        latent = torch.randn(z_dim, generator=generator)
+        while truncation is not None and bool((outside := latent.abs() > truncation).any()):
+            latent[outside] = torch.randn(int(outside.sum()), generator=generator)
+        rows.append(latent)
     return torch.stack(rows)
+
+
+def slerp(start: Tensor, end: Tensor, steps: int) -> Tensor:
+    """``steps`` latents on the great circle from ``start`` to ``end`` (both ends included)."""
+    fractions = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
+    cosine = torch.nn.functional.cosine_similarity(start, end, dim=0).clamp(-1.0, 1.0)
+    angle = torch.arccos(cosine)
+    if float(angle) < 1e-6:
+        return start + fractions * (end - start)
+    return (torch.sin((1 - fractions) * angle) * start + torch.sin(fractions * angle) * end) / torch.sin(angle)
 
 
 class IndexedLatents(Dataset):
     """``(index, latent)`` pairs for image indices ``0 .. num_images - 1``."""
 
-    def __init__(self, num_images: int, z_dim: int, seed: int) -> None:
-        self.num_images, self.z_dim, self.seed = num_images, z_dim, seed
+    def __init__(self, num_images: int, z_dim: int, seed: int, truncation: float | None = None) -> None:
+        self.num_images, self.z_dim, self.seed, self.truncation = num_images, z_dim, seed, truncation
 
     def __len__(self) -> int:
         return self.num_images
 
     def __getitem__(self, index: int) -> tuple[int, Tensor]:
-        return index, latents_for_indices(torch.tensor([index]), self.z_dim, self.seed)[0]
+        return index, latents_for_indices(torch.tensor([index]), self.z_dim, self.seed, self.truncation)[0]
 
 
 class ImageWriter(BasePredictionWriter):
@@ -54,6 +73,10 @@ class ImageWriter(BasePredictionWriter):
         npz: also write ``images.npz`` (``images_rank<r>.npz`` under DDP) with arrays ``index`` and
             ``images`` (uint8, N x H x W x 3), e.g. for FID tools.
         batch_size: latents per prediction batch.
+        truncation: None, or the truncation threshold t > 0 (smaller: less varied, cleaner images).
+        interpolation_steps: 0, or write ``interpolation.png``: ``interpolation_rows`` rows of this
+            many images each, interpolating between the latents of images ``2r`` and ``2r + 1``.
+        interpolation_rows: rows of the interpolation sheet.
     """
 
     def __init__(
@@ -63,8 +86,20 @@ class ImageWriter(BasePredictionWriter):
         output_dir: str | None = None,
         npz: bool = False,
         batch_size: int = 64,
+        truncation: float | None = None,
+        interpolation_steps: int = 0,
+        interpolation_rows: int = 8,
     ) -> None:
         super().__init__(write_interval="batch")
+        if truncation is not None and not truncation > 0:
+            raise ValueError(f"predictions.truncation={truncation!r} must be > 0 (or null for none).")
+        if interpolation_steps < 0 or interpolation_steps == 1 or interpolation_rows < 1:
+            raise ValueError(
+                f"predictions.interpolation_steps={interpolation_steps!r} must be 0 (no sheet) or >= 2, "
+                f"and predictions.interpolation_rows={interpolation_rows!r} >= 1."
+            )
+        self.truncation = truncation
+        self.interpolation_steps, self.interpolation_rows = interpolation_steps, interpolation_rows
         if not isinstance(num_images, int) or num_images < 1:
             raise ValueError(f"predictions.num_images={num_images!r} must be an integer >= 1.")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -75,7 +110,7 @@ class ImageWriter(BasePredictionWriter):
 
     def dataloader(self, z_dim: int) -> DataLoader:
         """The prediction loop's data: ``(indices, latents)`` batches."""
-        dataset = IndexedLatents(self.num_images, z_dim, self.seed)
+        dataset = IndexedLatents(self.num_images, z_dim, self.seed, self.truncation)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=False)
 
     def folder(self, trainer: Trainer) -> str:
@@ -100,7 +135,25 @@ class ImageWriter(BasePredictionWriter):
         if self.npz:
             self._stored.append((indices.cpu().numpy(), pixels))
 
+    def interpolation_sheet(self, pl_module: Any) -> np.ndarray:
+        """The interpolation sheet as uint8 pixels (``rows * H`` x ``steps * W`` x 3)."""
+        ends = latents_for_indices(
+            torch.arange(2 * self.interpolation_rows), pl_module.z_dim, self.seed, self.truncation
+        )
+        latents = torch.cat([slerp(ends[2 * r], ends[2 * r + 1], self.interpolation_steps)
+                             for r in range(self.interpolation_rows)])
+        pixels = quantize_images(pl_module.generate(latents).cpu())  # (rows * steps, 3, H, W)
+        _, channels, height, width = pixels.shape
+        sheet = pixels.reshape(self.interpolation_rows, self.interpolation_steps, channels, height, width)
+        return sheet.permute(0, 3, 1, 4, 2).reshape(self.interpolation_rows * height, -1, channels).numpy()
+
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.interpolation_steps and trainer.is_global_zero:
+            os.makedirs(self.folder(trainer), exist_ok=True)
+            sheet = self.interpolation_sheet(pl_module)
+            Image.fromarray(sheet.squeeze(-1) if sheet.shape[-1] == 1 else sheet).save(
+                os.path.join(self.folder(trainer), "interpolation.png")
+            )
         if not self._stored:
             return
         indices = np.concatenate([i for i, _ in self._stored])

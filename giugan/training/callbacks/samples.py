@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 import torchvision
 from lightning.pytorch import Callback, LightningModule, Trainer
+from PIL import Image
 
 from giugan.seeding import step_generator
 
@@ -15,8 +17,14 @@ from giugan.seeding import step_generator
 class SampleGrid(Callback):
     """Save a grid of G(z) for a fixed z every ``every`` generator iterations and at the end.
 
-    Files: ``<run dir>/samples/iter-<iteration:08d>.png`` (and ``latest.png``). The same image goes
-    to every logger that can take images (W&B: key ``samples``). Only rank 0 does this work.
+    Files: ``<run dir>/samples/iter-<iteration:08d>.png`` (and ``latest.png``). The same pixels
+    (an ``H x W x 3`` uint8 array, as the PNG holds) go to every logger that can take images
+    (W&B: key ``samples``, at step ``generator_iteration``). Only rank 0 does this work.
+
+    Args:
+        every: period of the grids in generator iterations (one more at the end of training).
+        num_samples: images per grid (a square grid of ``sqrt(num_samples)`` columns).
+        seed: seed of the fixed latents, the same for every grid of a run.
     """
 
     def __init__(self, every: int = 500, num_samples: int = 64, seed: int = 1234) -> None:
@@ -30,12 +38,14 @@ class SampleGrid(Callback):
         self.seed = seed
         self.last_path: str | None = None
 
-    def _grid(self, pl_module: Any) -> torch.Tensor:
+    def _grid(self, pl_module: Any) -> np.ndarray:
+        """The grid as uint8 pixels, rounded as ``torchvision.utils.save_image`` rounds."""
         rng = step_generator(self.seed, 0, "samples", torch.device("cpu"))
         latents = torch.randn(self.num_samples, pl_module.z_dim, generator=rng)
         images = pl_module.generate(latents).float().cpu()
         nrow = max(1, int(self.num_samples**0.5))
-        return torchvision.utils.make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))
+        grid = torchvision.utils.make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))
+        return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
 
     def save(self, trainer: Trainer, pl_module: LightningModule) -> str | None:
         if not trainer.is_global_zero:
@@ -45,8 +55,8 @@ class SampleGrid(Callback):
         folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "samples")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"iter-{iteration:08d}.png")
-        torchvision.utils.save_image(grid, path)
-        torchvision.utils.save_image(grid, os.path.join(folder, "latest.png"))
+        Image.fromarray(grid).save(path)
+        Image.fromarray(grid).save(os.path.join(folder, "latest.png"))
         for logger in trainer.loggers:
             log_image = getattr(logger, "log_image", None)
             if callable(log_image):
