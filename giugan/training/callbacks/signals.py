@@ -113,7 +113,7 @@ class GracefulStop(Callback):
         self.saving = True
         try:
             if path is not None:
-                trainer.save_checkpoint(path)
+                trainer.save_checkpoint(path, weights_only=False)
         finally:
             self.saving = False
         self.stopped = RunStopped(self.received, int(getattr(pl_module, "generator_iteration", 0)), path)
