@@ -34,12 +34,14 @@ from giugan.metrics.fid import FIDScore
 from giugan.metrics.inception_score import ISScore
 from giugan.metrics.kid import KIDScore
 from giugan.metrics.score import Score, ScoreSettings
+from giugan.metrics.shapes_metric import ShapesJudgeScore
 
 #: Switch name -> score class, in computing order.
 SCORES: dict[str, type[Score]] = {
     "fid": FIDScore,
     "inception_score": ISScore,
     "kid": KIDScore,
+    "shapes_judge": ShapesJudgeScore,
 }
 
 
@@ -49,7 +51,7 @@ def build_scores(
     """The enabled scores, in table order, for ``extractor`` (none when it is ``None``)."""
     if extractor is None:
         return {}
-    width = {"features": extractor.num_features, "logits": extractor.num_classes}
+    width = {"features": extractor.num_features, "logits": extractor.num_classes, "images": 3}
     with warnings.catch_warnings():  # torchmetrics' "features kept in memory" notices
         warnings.simplefilter("ignore", UserWarning)
         return {

@@ -56,6 +56,9 @@ class GenerativeMetrics(nn.Module):
         fid: compute the Fréchet Inception Distance.
         inception_score: compute the Inception Score.
         kid: compute the Kernel Inception Distance (keeps all real and fake features in memory).
+        shapes_judge: compute the shapes judge's scores (built-in shapes data only; its own
+            network, whatever ``extractor`` is): ``recognisable``, ``modes_covered``,
+            ``mode_balance``, ``judge_frechet`` (see ``giugan.metrics.shapes_metric``).
         kid_subset_size: samples per KID subset; needs at least this many real and fake images.
         kid_subsets: number of KID subsets.
         inception_score_splits: number of IS splits (10 in the literature).
@@ -81,6 +84,7 @@ class GenerativeMetrics(nn.Module):
         cache_dir: str = "~/.cache/giugan/reference",
         on_missing_weights: Literal["error", "warn"] = "error",
         weights_sha256: str | None = None,
+        shapes_judge: bool = False,
     ) -> None:
         super().__init__()
         self.settings = ScoreSettings(
@@ -89,8 +93,10 @@ class GenerativeMetrics(nn.Module):
         require_int("num_fake", num_fake, 1)
         self.extractor_name: ExtractorName = extractor
         self.weights_path = weights_path
-        self.enabled = {"fid": fid, "inception_score": inception_score, "kid": kid}
-        self.use_fid, self.use_inception_score, self.use_kid = self.enabled.values()
+        self.enabled = {
+            "fid": fid, "inception_score": inception_score, "kid": kid, "shapes_judge": shapes_judge
+        }
+        self.use_fid, self.use_inception_score, self.use_kid = fid, inception_score, kid
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
         self.inception_score_splits = inception_score_splits
@@ -159,6 +165,7 @@ class GenerativeMetrics(nn.Module):
         assert self.extractor is not None
         consumed = {score.consumes for score in self.scores.values()}
         outputs = extract_features(self.extractor, images, self.device, consumed)
+        outputs["images"] = images.to(self.device)  # for scores running a network of their own
         make_states_updatable(score.metric for score in self.scores.values())
         return outputs
 
