@@ -2,7 +2,7 @@
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test bench lint quickstart profile
+.PHONY: install test bench bench-quality lint quickstart profile
 
 # torch/torchvision first and pinned: a resolver must never pull a newer (multi-GB) torch.
 install:
@@ -16,6 +16,10 @@ test:
 # Speed targets as ratios measured side by side in one run (see benchmarks/README.md).
 bench:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/train_step.py
+
+# The quickstart run by its own script: the shapes judge's numbers per evaluation and the wall time.
+bench-quality:
+	WANDB_MODE=disabled $(PYTHON) benchmarks/quality.py
 
 lint:
 	$(PYTHON) -m ruff check giugan tests benchmarks
