@@ -8,6 +8,7 @@ of the whole fit, and appends a record to ``benchmarks/results/quality-<cpu>.jso
 
     python benchmarks/quality.py                                   # the quickstart as shipped
     python benchmarks/quality.py -- --model.generator_iterations 1000   # any CLI override
+    python benchmarks/quality.py --keep /tmp/quality-run   # keep the run folder (sample grids)
 
 The targets (docs: README, "Quickstart"): at least 80 % recognisable and 34 of 36 modes covered
 at the end, within 10 minutes for ``make install && make quickstart`` on a 2-core CPU.
@@ -93,10 +94,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--label", default="quickstart", help="name of the recipe in the record")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-save", action="store_true", help="print only; write no record")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="run in this new folder and keep it (grids, log)"
+    )
     parser.add_argument("overrides", nargs="*", help="giugan fit options, after `--`")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="giugan-quality-") as folder:
-        wall, metrics_csv = run_quickstart(args.config.resolve(), args.overrides, Path(folder))
+    with tempfile.TemporaryDirectory(prefix="giugan-quality-") as scratch:
+        folder = Path(scratch) if args.keep is None else args.keep.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        wall, metrics_csv = run_quickstart(args.config.resolve(), args.overrides, folder)
         rows = evaluations(metrics_csv)
     print(format_table(rows))
     print(f"wall time of the fit: {wall:.1f} s ({wall / 60:.2f} min) on {os.cpu_count()} cores")
