@@ -2,7 +2,7 @@
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test bench gpu-check gpu-check-dry-run lint quickstart profile
+.PHONY: install test bench bench-quality gpu-check gpu-check-dry-run lint quickstart profile
 
 # torch/torchvision first and pinned: a resolver must never pull a newer (multi-GB) torch.
 install:
@@ -25,6 +25,10 @@ gpu-check:
 
 gpu-check-dry-run:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/gpu_check.py --dry-run --results-dir /tmp/giugan-gpu-check
+
+# The quickstart run by its own script: the shapes judge's numbers per evaluation and the wall time.
+bench-quality:
+	WANDB_MODE=disabled $(PYTHON) benchmarks/quality.py
 
 lint:
 	$(PYTHON) -m ruff check giugan tests benchmarks

@@ -24,6 +24,8 @@ TINY = [
     "--data.init_args.num_images", "16",
     "--data.init_args.eval_batch_size", "8",
     "--model.metrics.init_args.num_fake", "16",
+    "--model.metrics.init_args.fid", "true",
+    "--model.metrics.init_args.inception_score", "true",
     "--trainer.enable_progress_bar", "false",
     "--trainer.enable_model_summary", "false",
 ]

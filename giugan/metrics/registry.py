@@ -35,6 +35,7 @@ from giugan.metrics.inception_score import ISScore
 from giugan.metrics.kid import KIDScore
 from giugan.metrics.precision_recall import PrecisionRecallScore
 from giugan.metrics.score import Score, ScoreSettings
+from giugan.metrics.shapes_metric import ShapesJudgeScore
 
 #: Switch name -> score class, in computing order.
 SCORES: dict[str, type[Score]] = {
@@ -42,6 +43,7 @@ SCORES: dict[str, type[Score]] = {
     "inception_score": ISScore,
     "kid": KIDScore,
     "precision_recall": PrecisionRecallScore,
+    "shapes_judge": ShapesJudgeScore,
 }
 
 
@@ -51,7 +53,7 @@ def build_scores(
     """The enabled scores, in table order, for ``extractor`` (none when it is ``None``)."""
     if extractor is None:
         return {}
-    width = {"features": extractor.num_features, "logits": extractor.num_classes}
+    width = {"features": extractor.num_features, "logits": extractor.num_classes, "images": 3}
     with warnings.catch_warnings():  # torchmetrics' "features kept in memory" notices
         warnings.simplefilter("ignore", UserWarning)
         return {

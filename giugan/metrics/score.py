@@ -3,7 +3,7 @@
 A score is a small ``nn.Module`` around one torchmetrics object that keeps its statistics (and is
 synchronised across ranks by :func:`~giugan.metrics.distributed.synchronised`). It states
 
-* what it consumes: the extractor's pool ``"features"`` or its ``"logits"`` (the extractor runs
+* what it consumes: the extractor's pool ``"features"``, its ``"logits"``, or the ``"images"`` (the extractor runs
   once per batch for all scores), and whether it needs real-image statistics;
 * which real statistics it keeps in the reference cache, and how they are exported, loaded and
   sharded over ranks (only when :attr:`Score.needs_real`);
@@ -95,7 +95,7 @@ class Score(nn.Module, ABC):
     #: Short name used in messages, e.g. ``"FID"``.
     label: ClassVar[str]
     #: Which extractor output the score is updated with.
-    consumes: ClassVar[Literal["features", "logits"]]
+    consumes: ClassVar[Literal["features", "logits", "images"]]
     #: Whether real-image statistics are needed (and cached).
     needs_real: ClassVar[bool] = False
 

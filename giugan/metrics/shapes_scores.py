@@ -31,6 +31,7 @@ __all__ = [
     "NUM_MODES",
     "RECOGNISABLE_THRESHOLD",
     "frechet_from_outputs",
+    "mode_balance",
     "mode_balance_from_outputs",
     "mode_histogram",
     "modes_covered_from_outputs",
@@ -88,7 +89,17 @@ def mode_balance_from_outputs(
             f"real_histogram must hold one count per mode, shape ({NUM_MODES},); got "
             f"{tuple(real_histogram.shape)}. Compute it with mode_histogram(judge_images(real))."
         )
-    samples = mode_histogram(outputs) + pseudo_count
+    return mode_balance(mode_histogram(outputs), real_histogram, pseudo_count)
+
+
+def mode_balance(
+    sample_histogram: Tensor, real_histogram: Tensor, pseudo_count: float = MODE_PSEUDO_COUNT
+) -> float:
+    """:math:`D_{KL}(p_{samples} \\Vert p_{real})` of two ``(36,)`` mode count histograms, in nats.
+
+    Both get ``pseudo_count`` added to every mode before normalising (see the module doc).
+    """
+    samples = sample_histogram.double() + pseudo_count
     real = real_histogram.double() + pseudo_count
     p, q = samples / samples.sum(), real / real.sum()
     return float((p * (p / q).log()).sum())

@@ -77,6 +77,9 @@ class GenerativeMetrics(nn.Module):
         fid: compute the Fréchet Inception Distance.
         inception_score: compute the Inception Score.
         kid: compute the Kernel Inception Distance (keeps all real and fake features in memory).
+        shapes_judge: compute the shapes judge's scores (built-in shapes data only; its own
+            network, whatever ``extractor`` is): ``recognisable``, ``modes_covered``,
+            ``mode_balance``, ``judge_frechet`` (see ``giugan.metrics.shapes_metric``).
         kid_subset_size: samples per KID subset; needs at least this many real and fake images.
         kid_subsets: number of KID subsets.
         inception_score_splits: number of IS splits (10 in the literature).
@@ -106,6 +109,7 @@ class GenerativeMetrics(nn.Module):
         precision_recall_k: int = 3,
         density_coverage_k: int = 5,
         resize: Literal["tensorflow", "clean"] = "tensorflow",
+        shapes_judge: bool = False,
     ) -> None:
         super().__init__()
         self.settings = ScoreSettings(
@@ -120,6 +124,7 @@ class GenerativeMetrics(nn.Module):
             "inception_score": inception_score,
             "kid": kid,
             "precision_recall": precision_recall,
+            "shapes_judge": shapes_judge,
         }
         self.use_fid, self.use_inception_score, self.use_kid = fid, inception_score, kid
         self.kid_subset_size = kid_subset_size
@@ -209,6 +214,7 @@ class GenerativeMetrics(nn.Module):
         assert self.extractor is not None
         consumed = {score.consumes for score in self.scores.values()}
         outputs = extract_features(self.extractor, images, self.device, consumed)
+        outputs["images"] = images.to(self.device)  # for scores running a network of their own
         make_states_updatable(score.metric for score in self.scores.values())
         return outputs
 

@@ -132,15 +132,16 @@ class Evaluator:
         return values, self._record(values, generator_iteration)
 
     def _record(self, values: dict[str, float], generator_iteration: int) -> bool:
-        """Store ``values`` as last; True when they are the best so far (lowest FID, else top IS)."""
+        """Store ``values`` as last; True when they are the best so far (the first present of
+        lowest FID, lowest judge Fréchet distance, highest IS: the order ``BestCheckpoint`` uses)."""
         self.last = {**values, "generator_iteration": generator_iteration}
-        criterion = "fid" if "fid" in values else "is_mean"
-        if criterion not in values:
+        criterion = next((k for k in ("fid", "judge_frechet", "is_mean") if k in values), None)
+        if criterion is None:
             return False
-        better = (
-            not self.best
-            or (criterion == "fid" and values["fid"] < self.best.get("fid", float("inf")))
-            or (criterion == "is_mean" and values["is_mean"] > self.best.get("is_mean", float("-inf")))
+        lower_is_better = criterion != "is_mean"
+        previous = self.best.get(criterion, float("inf") if lower_is_better else float("-inf"))
+        better = not self.best or (
+            values[criterion] < previous if lower_is_better else values[criterion] > previous
         )
         if better:
             self.best = dict(self.last)

@@ -200,12 +200,11 @@ class GANModule(EvaluationHooks, LightningModule):
             trainer.num_sanity_val_steps = 0
 
     def configure_callbacks(self) -> list[Any]:
-        """``best.ckpt`` by ``eval/fid`` (or ``eval/is_mean``) when metrics are configured."""
+        """``best.ckpt`` by the metrics' main score (see ``BestCheckpoint.for_metrics``)."""
         if self.metrics is None:
             return []
-        if getattr(self.metrics, "fid", True):
-            return [BestCheckpoint(monitor="eval/fid", mode="min")]
-        return [BestCheckpoint(monitor="eval/is_mean", mode="max")]
+        best = BestCheckpoint.for_metrics(getattr(self.metrics, "enabled", {"fid": True}))
+        return [best] if best is not None else []
 
     # ------------------------------------------------------------------ training
     def _check_finite(self, values: dict[str, Tensor]) -> None:

@@ -20,7 +20,7 @@ def test_the_table_lists_fid_is_kid_in_computing_order() -> None:
     ]  # fmt: skip
     for name, score in SCORES.items():
         assert issubclass(score, Score) and score.name == name
-        assert score.consumes in ("features", "logits")
+        assert score.consumes in ("features", "logits", "images")
 
 
 def test_every_switch_is_a_generative_metrics_argument() -> None:

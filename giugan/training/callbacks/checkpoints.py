@@ -118,14 +118,31 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
         return
 
 
+#: The score ``best.ckpt`` follows, first enabled one wins: (metrics switch, logged key, mode).
+MONITORED_SCORES: tuple[tuple[str, str, str], ...] = (
+    ("fid", "eval/fid", "min"),
+    ("shapes_judge", "eval/judge_frechet", "min"),
+    ("inception_score", "eval/is_mean", "max"),
+)
+
+
 class BestCheckpoint(ModelCheckpoint):
     """``best.ckpt``: the checkpoint with the best logged evaluation score so far.
 
-    A plain Lightning ``ModelCheckpoint`` (``save_top_k=1``) that monitors ``eval/fid`` (mode
-    ``min``) or, for runs without FID, ``eval/is_mean`` (mode ``max``); ``GANModule`` adds it by
-    itself when metrics are configured. It saves after each evaluation (the end of Lightning's
-    validation loop), never on its own schedule.
+    A plain Lightning ``ModelCheckpoint`` (``save_top_k=1``) that monitors the first enabled
+    score of :data:`MONITORED_SCORES`: ``eval/fid`` (min), else the shapes judge's
+    ``eval/judge_frechet`` (min), else ``eval/is_mean`` (max); ``GANModule`` adds it by itself
+    when metrics are configured (:meth:`for_metrics`). It saves after each evaluation (the end of
+    Lightning's validation loop), never on its own schedule.
     """
+
+    @classmethod
+    def for_metrics(cls, enabled: dict[str, bool]) -> BestCheckpoint | None:
+        """The callback for a metric suite's ``enabled`` switches; ``None`` if none is monitored."""
+        for switch, monitor, mode in MONITORED_SCORES:
+            if enabled.get(switch, False):
+                return cls(monitor=monitor, mode=mode)
+        return None
 
     def __init__(self, monitor: str = "eval/fid", mode: str = "min", dirpath: str | None = None) -> None:
         super().__init__(
