@@ -30,6 +30,8 @@ TINY = [
     "--data.init_args.num_images", "16",
     "--data.init_args.eval_batch_size", "8",
     "--model.metrics.init_args.num_fake", "16",
+    "--model.metrics.init_args.fid", "true",  # the quickstart's own metric is the shapes judge
+    "--model.metrics.init_args.inception_score", "true",
     "--trainer.enable_progress_bar", "false",
     "--trainer.enable_model_summary", "false",
     "--trainer.log_every_n_steps", "1",
@@ -64,8 +66,23 @@ def wandb_records(path: Path) -> Iterator[Any]:
             yield record
 
 
-def read_run(folder: Path) -> dict[str, Any]:
-    """Run fields, metric definitions and history rows (values decoded) of one offline run."""
+def read_run(folder: Path, wait_seconds: float = 30.0) -> dict[str, Any]:
+    """Run fields, metric definitions and history rows (values decoded) of one offline run.
+
+    wandb's service process may still be writing the file when the command returns (seen on a
+    loaded CI machine): read again until the run record is there, for up to ``wait_seconds``.
+    """
+    import time
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        record = _read_run_once(folder)
+        if record["run"] is not None or time.monotonic() > deadline:
+            return record
+        time.sleep(0.5)
+
+
+def _read_run_once(folder: Path) -> dict[str, Any]:
     (log,) = folder.glob("run-*.wandb")
     run, metrics, history = None, [], []
     for record in wandb_records(log):
