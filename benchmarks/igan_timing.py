@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import statistics
@@ -48,7 +47,7 @@ if __package__ in (None, ""):  # run as a script or loaded from a file: make the
     sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from train_step import device_name, slug  # benchmarks/ sibling script
+from train_step import device_name  # benchmarks/ sibling script
 
 from giugan.nets import build_preset
 from giugan.ops import IGANInvolution2d
@@ -205,14 +204,9 @@ def measure(settings: Settings, log: Callable[[str], Any] = print) -> dict[str, 
 
 def save(record: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
     """Append ``record`` to ``<results_dir>/igan_timing-<device slug>.json`` (a JSON list)."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"igan_timing-{slug(record['device']['name'])}.json"
-    records = json.loads(path.read_text()) if path.exists() else []
-    records.append(record)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    from train_step import save as save_record
+
+    return save_record(record, results_dir, benchmark="igan_timing")
 
 
 def summary(record: dict[str, Any]) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as _dt
-import json
 import os
 import platform
 import statistics
@@ -48,6 +47,9 @@ from torch import Tensor, nn
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared record helpers of train_step
+
+from train_step import device_name, save  # a sibling script: shared record helpers
 
 from giugan.losses import get_loss
 from giugan.seeding import step_generator
@@ -258,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {
         "benchmark": "precision_speed",
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "device": {"type": device.type, "name": _device_name(device)},
+        "device": {"type": device.type, "name": device_name(device)},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "settings": {**vars(args), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
         "bf16_one_iteration": agreement,
@@ -267,31 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wall_seconds": time.perf_counter() - started,
     }
     if not args.no_save:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"precision_speed-{_slug(record['device']['name'])}.json"
-        records = json.loads(path.read_text()) if path.exists() else []
-        path.write_text(json.dumps([*records, record], indent=2, default=str) + "\n")
-        print(f"appended to {path}")
+        print(f"appended to {save(record, RESULTS_DIR, benchmark='precision_speed')}")
     return 0 if agreement["passed"] and drift["passed"] else 1
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
-def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unknown"
 
 
 if __name__ == "__main__":

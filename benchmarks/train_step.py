@@ -449,14 +449,15 @@ def measure(settings: Settings, log: Any = print) -> dict[str, Any]:
     }
 
 
-def save(record: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
-    """Append ``record`` to ``<results_dir>/train_step-<device slug>.json`` (a JSON list)."""
+def save(record: dict[str, Any], results_dir: Path = RESULTS_DIR, benchmark: str = "train_step") -> Path:
+    """Append ``record`` to ``<results_dir>/<benchmark>-<device slug>.json`` (a JSON list, written
+    atomically); shared by the benchmarks in this folder."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"train_step-{slug(record['device']['name'])}.json"
+    path = results_dir / f"{benchmark}-{slug(record['device']['name'])}.json"
     records = json.loads(path.read_text()) if path.exists() else []
     records.append(record)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=2) + "\n")
+    tmp.write_text(json.dumps(records, indent=2, default=str) + "\n")
     os.replace(tmp, path)
     return path
 

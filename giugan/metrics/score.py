@@ -134,7 +134,7 @@ class Score(nn.Module, ABC):
 
     def reference_count(self, stats: dict[str, Tensor]) -> int:
         """Number of real images the statistics ``stats`` were computed on."""
-        raise NotImplementedError(f"{self.label} keeps no real statistics.")
+        raise RuntimeError(f"{self.label} keeps no real statistics; only scores that need real images are asked.")
 
     def load_reference(self, stats: dict[str, Tensor], rank: int, world: int) -> None:
         """Put the statistics into the states, shared so that a DDP sum/gather restores them."""
