@@ -94,9 +94,15 @@ def test_fit_resume_test_and_predict(run: Path, capsys: pytest.CaptureFixture[st
     assert report["protocol"]["num_fake"] == 16 and report["protocol"]["extractor"].startswith("standin")
     assert report["protocol"]["reference"].startswith("shapes")
     assert "torchmetrics" in json.dumps(report["protocol"])
-    # evaluation commands keep their records apart from the training run's log
+    assert report["command"] == "test"
+    # evaluation commands keep their records apart from the training run's log and each other's
+    tested = (folder / "eval.json").read_bytes()
     assert main(["validate", "--config", config, "--ckpt_path", "best"]) == 0
     assert (folder / "metrics.csv").read_bytes() == history
+    assert (folder / "eval.json").read_bytes() == tested
+    validated = json.loads((folder / "eval-validate.json").read_text())
+    assert validated["command"] == "validate" and validated["fid"] == report["fid"]
+    assert validated["checkpoint"].endswith("best.ckpt")
 
     out = run / "predicted"
     args = ["predict", "--config", config, "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
@@ -195,6 +201,29 @@ def test_fit_help_names_giugan_networks_not_every_torch_module(capsys: pytest.Ca
         main(["fit", "--help"])
     text = capsys.readouterr().out
     assert "giugan.nets.Generator" in text and "torch.nn.Conv2d" not in text
+    assert _options_without_help(text) == []
+
+
+def _options_without_help(text: str) -> list[str]:
+    """Options of an argparse help page whose description is missing (only its type/default)."""
+    import re
+
+    lines = text.splitlines()
+    missing = []
+    for index, line in enumerate(lines):
+        match = re.match(r"^  (--[\w.]+)", line)
+        if not match:
+            continue
+        parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        description = parts[1] if len(parts) > 1 else (lines[index + 1].strip() if index + 1 < len(lines) else "")
+        if description == "" or description.startswith(("(type", "(required", "--")):
+            missing.append(match.group(1))
+    return missing
+
+
+def test_the_help_check_finds_an_option_without_help() -> None:
+    page = "options:\n  --a A                 the a. (type: int)\n  --b B\n                        (type: int, default: 1)\n"
+    assert _options_without_help(page) == ["--b"]
 
 
 def test_progress_bar_counts_generator_iterations_of_the_whole_run() -> None:

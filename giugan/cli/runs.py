@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from giugan.training.evaluation_hooks import report_filename
 from giugan.training.loggers import RunFolderOnly
 
 
@@ -18,9 +19,9 @@ def keep_records_apart(trainer: Any, subcommand: str) -> None:
     """``validate``/``test``/``predict`` never write into the training run's CSV or W&B step axis.
 
     The loggers are replaced by :class:`RunFolderOnly` (the run directory stays the trainer's
-    folder, so ``eval.json``, predictions and ``--ckpt_path best|last`` resolve as in the run) and,
-    for a giugan W&B logger, an evaluation job in the run's group (``<run>-test``), which also
-    keeps ``eval.json`` as a run file. ``predict`` logs nothing.
+    folder, so ``eval.json`` (``test``), ``eval-validate.json`` (``validate``), predictions and
+    ``--ckpt_path best|last`` resolve as in the run) and, for a giugan W&B logger, an evaluation
+    job in the run's group (``<run>-test``), which also keeps that record as a run file. ``predict`` logs nothing.
     """
     if not trainer.loggers:
         return
@@ -30,7 +31,7 @@ def keep_records_apart(trainer: Any, subcommand: str) -> None:
         for logger in trainer.loggers:
             if callable(getattr(logger, "evaluation_job", None)):
                 job = logger.evaluation_job(subcommand)
-                job.files_at_end.append(os.path.join(run_dir, "eval.json"))
+                job.files_at_end.append(os.path.join(run_dir, report_filename(subcommand)))
                 jobs.append(job)
     trainer.loggers = jobs
 

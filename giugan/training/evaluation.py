@@ -156,13 +156,15 @@ class Evaluator:
         return logged
 
     # ------------------------------------------------------------------ report
-    def write_report(self, folder: str, values: dict[str, float], context: dict[str, Any]) -> str:
-        """Write ``<folder>/eval.json`` atomically: the scores, ``context`` and the protocol."""
+    def write_report(
+        self, folder: str, values: dict[str, float], context: dict[str, Any], filename: str = "eval.json"
+    ) -> str:
+        """Write ``<folder>/<filename>`` atomically: the scores, ``context`` and the protocol."""
         os.makedirs(folder, exist_ok=True)
         protocol = {**self.metrics.protocol(), **context.pop("protocol", {})}
         protocol["num_fake"] = int(self.metrics.num_fake)
         report = {**{k: float(v) for k, v in values.items()}, **context, "protocol": protocol}
-        path = os.path.join(folder, "eval.json")
+        path = os.path.join(folder, filename)
         tmp = path + ".tmp"
         with open(tmp, "w") as handle:
             json.dump(report, handle, indent=2, default=str)

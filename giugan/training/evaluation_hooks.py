@@ -17,6 +17,12 @@ from giugan.training.checks import metrics_ready
 from giugan.training.evaluation import sample_batches_loader
 
 
+def report_filename(command: str) -> str:
+    """The record an evaluation command writes in the run directory: ``test`` -> ``eval.json``,
+    ``validate`` -> ``eval-validate.json`` (so neither replaces the other's)."""
+    return "eval.json" if command == "test" else f"eval-{command}.json"
+
+
 class EvaluationHooks:
     """Mixed into ``GANModule`` (uses its ``metrics``, ``evaluator``, ``generator_iteration``)."""
 
@@ -47,7 +53,7 @@ class EvaluationHooks:
         self.evaluator.prepare_reference(trainer.datamodule, trainer.global_rank, trainer.world_size, self.device)
         self.evaluator.start_samples(trainer.global_rank, self.device)
 
-    def _finish_evaluation(self, write_report: bool) -> dict[str, float]:
+    def _finish_evaluation(self, command: str | None) -> dict[str, float]:
         values, _ = self.evaluator.compute(self.generator_iteration)
         logged = self.evaluator.logged_values(values)
         # Every rank holds the same synchronised values (sync_dist only averages equal numbers);
@@ -61,13 +67,14 @@ class EvaluationHooks:
             f"[giugan] generator iteration {self.generator_iteration}: "
             + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
         )
-        if write_report and self.trainer.is_global_zero:
-            self._write_report(values)
+        if command is not None and self.trainer.is_global_zero:
+            self._write_report(values, command)
         return values
 
-    def _write_report(self, values: dict[str, float]) -> None:
+    def _write_report(self, values: dict[str, float], command: str) -> None:
         trainer, datamodule = self.trainer, self.trainer.datamodule
         context = {
+            "command": command,
             "generator_iteration": self.generator_iteration,
             "checkpoint": getattr(trainer, "ckpt_path", None),
             "protocol": {
@@ -79,7 +86,9 @@ class EvaluationHooks:
                 "world_size": trainer.world_size,
             },
         }
-        path = self.evaluator.write_report(trainer.log_dir or trainer.default_root_dir, values, context)
+        path = self.evaluator.write_report(
+            trainer.log_dir or trainer.default_root_dir, values, context, report_filename(command)
+        )
         rank_zero_info(f"[giugan] wrote {path}")
 
     def validation_step(self, batch: int, batch_idx: int) -> None:
@@ -95,8 +104,9 @@ class EvaluationHooks:
         self._start_evaluation()
 
     def on_validation_epoch_end(self) -> None:
-        self._finish_evaluation(write_report=False)
+        # ``giugan validate`` writes its own record; the evaluations inside ``fit`` go to the log.
+        self._finish_evaluation(command="validate" if self.trainer.state.fn == "validate" else None)
 
     def on_test_epoch_end(self) -> None:
-        self._finish_evaluation(write_report=True)
+        self._finish_evaluation(command="test")
 

@@ -55,8 +55,9 @@ class GANModule(EvaluationHooks, LightningModule):
     """Pairs a generator with a discriminator under manual optimisation.
 
     Args:
-        generator, discriminator: any ``nn.Module`` (YAML ``class_path``/``init_args``); the
-            generator must expose ``z_dim``. Give both, or neither and a ``preset``.
+        generator: any ``nn.Module`` (YAML ``class_path``/``init_args``) that exposes ``z_dim``.
+            Give both networks, or neither and a ``preset``.
+        discriminator: any ``nn.Module`` (YAML ``class_path``/``init_args``) scoring images.
         preset: name from ``giugan.nets.presets`` (e.g. ``giu_gan_32``) used when no networks are
             given.
         loss: adversarial loss (``giugan.losses``).
@@ -66,12 +67,15 @@ class GANModule(EvaluationHooks, LightningModule):
             the iGAN / heykeetae code does.
         n_critic: discriminator steps per generator step.
         generator_iterations: training length in generator iterations.
-        optimizer_g, optimizer_d: optimiser factories (e.g. Adam lr 2e-4, betas (0, 0.9)).
+        optimizer_g: the generator's optimiser factory (e.g. Adam lr 2e-4, betas (0, 0.9)).
+        optimizer_d: the discriminator's optimiser factory (e.g. Adam lr 2e-4, betas (0, 0.9)).
         lr_schedule: ``constant``; ``linear`` decay to 0 at ``generator_iterations``;
             ``exponential``: lr * lr_decay_rate ** (iteration // lr_decay_every) (iGAN Table 1).
+        lr_decay_rate: factor of the ``exponential`` schedule per ``lr_decay_every`` iterations.
+        lr_decay_every: period, in generator iterations, of the ``exponential`` schedule.
         ema_decay: decay of an exponential moving average of G's weights (None = no EMA);
-            evaluation and sampling then use the EMA generator. ``ema_start``: iteration before
-            which the EMA copies G.
+            evaluation and sampling then use the EMA generator.
+        ema_start: generator iteration before which the EMA copies G instead of averaging.
         metrics: a :class:`giugan.metrics.GenerativeMetrics` (None = no metrics).
         eval_every: evaluate every this many generator iterations (0 = only at the end of fit), in
             Lightning's validation loop (``trainer.val_check_interval`` is set from it).
@@ -81,7 +85,9 @@ class GANModule(EvaluationHooks, LightningModule):
         nan_guard: stop with a clear error on a non-finite loss before its optimiser step.
         compile_networks: ``torch.compile`` G and D for their ordinary forwards (the gradient
             penalty differentiates the eager D: compiled graphs have no double backward); falls
-            back to eager with a warning if compilation fails. ``compile_mode``: its ``mode``.
+            back to eager with a warning if compilation fails.
+        compile_mode: ``torch.compile``'s ``mode`` (e.g. ``reduce-overhead`` for CUDA graphs);
+            None = its default.
         channels_last: keep G, D and the real batches in channels-last memory format.
     """
 

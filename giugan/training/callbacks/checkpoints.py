@@ -62,9 +62,13 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
     """Save ``iter-<iteration>.ckpt`` (keeping all, ``save_top_k=-1``) and ``last.ckpt``.
 
     Args:
-        every_n_generator_iterations: period of the numbered checkpoints and of ``last.ckpt``.
-        dirpath: folder (default ``<run dir>/checkpoints``); filename: pattern of the numbered files;
-            save_top_k: how many numbered checkpoints to keep (-1 = all); save_last: keep ``last.ckpt``.
+        every_n_generator_iterations: period, in generator iterations, of the numbered checkpoints
+            and of ``last.ckpt``.
+        dirpath: folder of the checkpoints (default ``<run dir>/checkpoints``).
+        filename: name pattern of the numbered checkpoints (``{generator_iteration}`` is filled in).
+        save_top_k: how many numbered checkpoints to keep (-1 = all of them).
+        save_last: also keep ``last.ckpt``, the one ``--ckpt_path last`` resumes from.
+        verbose: print a line at every save.
     """
 
     def __init__(
