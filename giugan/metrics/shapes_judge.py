@@ -45,7 +45,7 @@ HEAD_SIZES: tuple[int, int, int] = (3, 6, 2)
 JUDGE_IMAGE_SIZE = 32
 #: The packaged weights and their sha256.
 SHAPES_JUDGE_WEIGHTS = Path(__file__).with_name("weights") / "shapes_judge.pt"
-SHAPES_JUDGE_SHA256 = "45130dbd2430d78fc1d527c58f0dbfce0da0b3d49253c4e078861863354dad11"
+SHAPES_JUDGE_SHA256 = "baa6c78ba5ef632a66a145f258ce30bfeec2998853faed885c5e3e5f64ffdad4"
 
 
 class InvalidJudgeWeights(ValueError):

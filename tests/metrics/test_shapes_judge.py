@@ -82,7 +82,10 @@ def single_mode(count: int, mode: int, seed: int) -> torch.Tensor:
 
 def test_scores_separate_real_blurred_collapsed_and_noise() -> None:
     reference, _ = render_labelled_shapes(1000, 32, seed=0)
-    real, _ = render_labelled_shapes(1000, 32, seed=7)
+    real, labels = render_labelled_shapes(1000, 32, seed=7)
+    # A real colour on a real background in a region that is no shape (blob, half-plane, ring,
+    # band): what an untrained GAN draws. Drawn with a seed the training script never uses.
+    shapeless, _ = load_script().make_shapeless(labels, torch.Generator().manual_seed(12345))
     # Blur unlike the training's Gaussian: down to 8 px and back up (bilinear).
     small = F.interpolate(real.float() / 127.5 - 1, size=8, mode="bilinear", antialias=True)
     blurred = F.interpolate(small, size=32, mode="bilinear", align_corners=False)
@@ -91,6 +94,7 @@ def test_scores_separate_real_blurred_collapsed_and_noise() -> None:
         "blurred": blurred,
         "collapsed": single_mode(1000, mode_index(1, 3, 0), seed=7),  # yellow square on light
         "noise": torch.rand(1000, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1,
+        "shapeless": shapeless.clamp(-1, 1),
     }
     scores = {name: shapes_judge_scores(images, reference) for name, images in sets.items()}
     print("\nset        recognisable  modes_covered  mode_balance  judge_frechet")
@@ -99,9 +103,10 @@ def test_scores_separate_real_blurred_collapsed_and_noise() -> None:
             f"{name:10s} {values['recognisable']:12.3f} {values['modes_covered']:14.0f} "
             f"{values['mode_balance']:13.4f} {values['judge_frechet']:14.3f}"
         )
-    real_s, blurred_s, collapsed_s, noise_s = (scores[k] for k in sets)
+    real_s, blurred_s, collapsed_s, noise_s, shapeless_s = (scores[k] for k in sets)
     assert real_s["recognisable"] > 0.95
     assert blurred_s["recognisable"] < 0.3 and noise_s["recognisable"] < 0.05
+    assert shapeless_s["recognisable"] < 0.1
     assert collapsed_s["recognisable"] > 0.95
     assert real_s["modes_covered"] == 36 and collapsed_s["modes_covered"] == 1
     assert noise_s["modes_covered"] < 10
