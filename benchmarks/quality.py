@@ -9,6 +9,7 @@ of the whole fit, and appends a record to ``benchmarks/results/quality-<cpu>.jso
     python benchmarks/quality.py                                   # the quickstart as shipped
     python benchmarks/quality.py -- --model.generator_iterations 1000   # any CLI override
     python benchmarks/quality.py --keep /tmp/quality-run   # keep the run folder (sample grids)
+    python benchmarks/quality.py --figures docs/images     # also the README's grid and curves
 
 The targets (docs: README, "Quickstart"): at least 80 % recognisable and 34 of 36 modes covered
 at the end, within 10 minutes for ``make install && make quickstart`` on a 2-core CPU.
@@ -88,6 +89,34 @@ def run_quickstart(config: Path, overrides: list[str], folder: Path) -> tuple[fl
     return wall, found[0]
 
 
+def write_figures(rows: list[dict[str, float]], run_dir: Path, folder: Path, title: str) -> list[Path]:
+    """The run's final sample grid (``quickstart-grid.png``) and the judge's curves
+    (``quickstart-judge.png``: recognisable and modes covered against the generator iteration)."""
+    import shutil
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    grid = folder / "quickstart-grid.png"
+    shutil.copyfile(run_dir / "samples" / "latest.png", grid)
+    steps = [r["generator_iteration"] for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3), constrained_layout=True)
+    left.plot(steps, [100 * r["recognisable"] for r in rows], marker="o")
+    left.axhline(80, color="grey", linestyle="--", linewidth=1)
+    left.set(xlabel="generator iteration", ylabel="recognisable (%)", ylim=(0, 100))
+    right.plot(steps, [r["modes_covered"] for r in rows], marker="o")
+    right.axhline(34, color="grey", linestyle="--", linewidth=1)
+    right.set(xlabel="generator iteration", ylabel="modes covered (of 36)", ylim=(0, 36))
+    figure.suptitle(title, fontsize=9)
+    curves = folder / "quickstart-judge.png"
+    figure.savefig(curves, dpi=100)
+    plt.close(figure)
+    return [grid, curves]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quickstart.yaml")
@@ -97,6 +126,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--keep", type=Path, default=None, help="run in this new folder and keep it (grids, log)"
     )
+    parser.add_argument(
+        "--figures", type=Path, default=None,
+        help="write the final sample grid and the judge's curves here (e.g. docs/images)",
+    )
     parser.add_argument("overrides", nargs="*", help="giugan fit options, after `--`")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="giugan-quality-") as scratch:
@@ -104,8 +137,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         folder.mkdir(parents=True, exist_ok=True)
         wall, metrics_csv = run_quickstart(args.config.resolve(), args.overrides, folder)
         rows = evaluations(metrics_csv)
-    print(format_table(rows))
-    print(f"wall time of the fit: {wall:.1f} s ({wall / 60:.2f} min) on {os.cpu_count()} cores")
+        print(format_table(rows))
+        summary = f"wall time of the fit: {wall:.1f} s ({wall / 60:.2f} min) on {os.cpu_count()} cores"
+        print(summary)
+        if args.figures is not None and rows:
+            last = rows[-1]
+            title = (f"{args.label}: {100 * last['recognisable']:.1f} % recognisable, "
+                     f"{last['modes_covered']:.0f}/36 modes at {int(last['generator_iteration'])} iterations")
+            for path in write_figures(rows, metrics_csv.parent, args.figures, title):
+                print(f"wrote {path}")
     record = {
         "label": args.label,
         "config": str(args.config),
