@@ -2,7 +2,8 @@
 
 Target: ``giugan --help`` and ``giugan profile --all`` start about as fast as importing torch
 (ratio near 1; Lightning, wandb and jsonargparse are imported only by the commands that need
-them). Absolute seconds depend on the machine and its load, so the three commands are timed
+them; ``profile`` reads its counts from the cache an earlier run wrote, and
+``profile --all --no-cache`` shows what counting all presets anew costs). Absolute seconds depend on the machine and its load, so the three commands are timed
 **interleaved** (every repetition runs each once, the order rotating) and the medians compared.
 
     python benchmarks/startup.py               # 5 repetitions, about 30 s
@@ -21,6 +22,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,14 +33,18 @@ RESULTS_DIR = HERE / "results"
 COMMANDS: dict[str, list[str]] = {
     "import torch": [sys.executable, "-c", "import torch"],
     "giugan --help": [sys.executable, "-m", "giugan", "--help"],
+    # With the counts cache of an earlier run (the warm-up run writes it), and without it (every
+    # preset built and counted: what the very first run, or a changed network source, costs).
     "giugan profile --all": [sys.executable, "-m", "giugan", "profile", "--all"],
+    "profile --all --no-cache": [sys.executable, "-m", "giugan", "profile", "--all", "--no-cache"],
 }
 BASELINE = "import torch"
 
 
-def time_command(command: list[str]) -> float:
+def time_command(command: list[str], cache_dir: str) -> float:
     """Wall-clock seconds of one run of ``command`` (output discarded; it must succeed)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "GIUGAN_CACHE_DIR": cache_dir}
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
     return time.perf_counter() - started
@@ -48,12 +54,13 @@ def measure(repeats: int) -> dict[str, dict[str, float]]:
     """Median seconds per command and its ratio to the baseline, timed interleaved."""
     names = list(COMMANDS)
     times: dict[str, list[float]] = {name: [] for name in names}
-    for name in names:  # one untimed warm-up each (file-system caches)
-        time_command(COMMANDS[name])
-    for repetition in range(repeats):
-        order = names[repetition % len(names):] + names[:repetition % len(names)]
-        for name in order:
-            times[name].append(time_command(COMMANDS[name]))
+    with tempfile.TemporaryDirectory(prefix="giugan-startup-") as cache_dir:  # not the user's cache
+        for name in names:  # one untimed warm-up each (file-system caches, the counts cache)
+            time_command(COMMANDS[name], cache_dir)
+        for repetition in range(repeats):
+            order = names[repetition % len(names):] + names[:repetition % len(names)]
+            for name in order:
+                times[name].append(time_command(COMMANDS[name], cache_dir))
     base = statistics.median(times[BASELINE])
     return {
         name: {"median_s": statistics.median(values), "ratio_to_import_torch": statistics.median(values) / base}
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = measure(args.repeats)
     for name, row in results.items():
-        print(f"{name:<22} {row['median_s']:6.2f} s   x{row['ratio_to_import_torch']:.2f} of import torch")
+        print(f"{name:<26} {row['median_s']:6.2f} s   x{row['ratio_to_import_torch']:.2f} of import torch")
     if not args.no_save:
         RESULTS_DIR.mkdir(exist_ok=True)
         machine = "".join(c if c.isalnum() else "-" for c in (platform.processor() or platform.machine()).lower())

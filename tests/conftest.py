@@ -6,6 +6,14 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _giugan_cache_outside_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``giugan profile``'s counts cache goes to a temporary folder, never the user's ~/.cache."""
+    import os
+
+    os.environ["GIUGAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("giugan-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch() -> None:
     """Every test starts from the same global RNG state (deterministic CPU tests)."""

@@ -54,14 +54,22 @@ __all__ = [
     "values_match",
 ]
 
-# --- counting with a per-run cache --------------------------------------------------------------
+# --- counting with a cache ----------------------------------------------------------------------
 
 
 class ProfileCache:
-    """Counts each preset once per run (several rows share a preset)."""
+    """Counts each preset once per run (several rows share a preset), kept on disk between runs.
 
-    def __init__(self) -> None:
-        self._counts: dict[str, PairCount] = {}
+    With ``disk`` (the default), counts come from :mod:`giugan.profiling.count_cache` when its
+    file for the installed sources exists, and :meth:`save` writes the ones counted anew.
+    """
+
+    def __init__(self, disk: bool = True) -> None:
+        from giugan.profiling.count_cache import cache_file, load_counts
+
+        self._path = cache_file() if disk else None
+        self._counts: dict[str, PairCount] = load_counts(self._path) if self._path else {}
+        self._new = False
 
     def pair(self, preset: str) -> PairCount:
         """G and D counts of ``preset`` (built on first use)."""
@@ -75,9 +83,17 @@ class ProfileCache:
             try:
                 generator, discriminator = build_preset(preset)
                 self._counts[preset] = count_pair(generator, discriminator)
+                self._new = True
             finally:
                 torch.set_num_threads(threads)
         return self._counts[preset]
+
+    def save(self) -> None:
+        """Write the counts to the disk cache if any were counted in this run."""
+        from giugan.profiling.count_cache import save_counts
+
+        if self._path is not None and self._new:
+            save_counts(self._path, self._counts)
 
 
 def paper_rows(table: str | None, cache: ProfileCache) -> list[dict[str, Any]]:
@@ -208,6 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--relu-ops", action="store_true",
                         help="with --preset: count ReLU as 1 op per element (older thop rule)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="count every preset now; neither read nor write the counts cache "
+                        "(kept per version of the network sources, see docs/counting.md)")
     return parser
 
 
@@ -228,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    cache = ProfileCache()
+    cache = ProfileCache(disk=not args.no_cache)
     if args.preset is not None:
         from giugan.nets.presets import PRESETS, build_preset
 
@@ -239,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"giugan profile: {error}", file=sys.stderr)
             return 2
         print(render_preset(_preset_record(args.preset, args.relu_ops, cache), args.format))
+        cache.save()
         return 0
     if args.table is not None:
         if args.table not in table_ids():
@@ -252,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         tables = table_ids()
     print(_render(tables, args.format, cache))
+    cache.save()
     return 0
 
 

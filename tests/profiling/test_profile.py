@@ -325,3 +325,72 @@ def test_python_dash_m_profile_markdown() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "| 5 | CIFAR-10 | DCGANs | dcgan_32 | 4.34M | 4.34M (4,341,248) | 309.24M |" in result.stdout
+
+
+# --- the counts cache ------------------------------------------------------------------------
+
+
+def test_cached_counts_equal_a_fresh_count_and_skip_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import giugan.nets.presets as presets
+    from giugan.profiling.count_cache import cache_file
+
+    monkeypatch.setenv("GIUGAN_CACHE_DIR", str(tmp_path))
+    assert main(["--table", "3", "--format", "json"]) == 0
+    counted = capsys.readouterr().out
+    assert cache_file().is_file()
+
+    def no_building(name: str) -> None:
+        raise AssertionError(f"{name} was built although its counts are cached")
+
+    monkeypatch.setattr(presets, "build_preset", no_building)
+    assert main(["--table", "3", "--format", "json"]) == 0
+    assert capsys.readouterr().out == counted
+    monkeypatch.undo()
+    monkeypatch.setenv("GIUGAN_CACHE_DIR", str(tmp_path / "other"))
+    assert main(["--table", "3", "--format", "json", "--no-cache"]) == 0
+    assert capsys.readouterr().out == counted
+    assert not (tmp_path / "other").exists()  # --no-cache writes nothing
+
+
+def test_a_malformed_cache_is_counted_again_and_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from giugan.profiling.count_cache import cache_file, load_counts
+
+    monkeypatch.setenv("GIUGAN_CACHE_DIR", str(tmp_path))
+    assert main(["--preset", "giu_gan_32", "--format", "json"]) == 0
+    counted = capsys.readouterr().out
+    for broken in ("{not json", '{"giu_gan_32": {"generator_params": 1}}', "[]"):
+        cache_file().write_text(broken)
+        assert load_counts(cache_file()) == {}
+        assert main(["--preset", "giu_gan_32", "--format", "json"]) == 0
+        assert capsys.readouterr().out == counted
+        assert set(load_counts(cache_file())) == {"giu_gan_32"}
+
+
+def test_the_cache_key_follows_the_sources_and_torch(tmp_path: Path) -> None:
+    from giugan.profiling.count_cache import source_key
+
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    (nets / "a.py").write_text("x = 1\n")
+    key = source_key([nets], "2.14.1")
+    assert source_key([nets], "2.14.1") == key
+    assert source_key([nets], "2.15.0") != key
+    (nets / "a.py").write_text("x = 2\n")
+    assert source_key([nets], "2.14.1") != key
+    (nets / "a.py").write_text("x = 1\n")
+    (nets / "b.py").write_text("")
+    assert source_key([nets], "2.14.1") != key
+
+
+def test_an_unwritable_cache_folder_leaves_the_command_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("GIUGAN_CACHE_DIR", str(blocker / "cache"))  # under a file: cannot exist
+    assert main(["--preset", "giu_gan_32", "--format", "json"]) == 0
+    assert '"preset": "giu_gan_32"' in capsys.readouterr().out
