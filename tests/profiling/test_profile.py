@@ -333,7 +333,7 @@ def test_python_dash_m_profile_markdown() -> None:
 def test_cached_counts_equal_a_fresh_count_and_skip_building(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import giugan.nets.presets as presets
+    from giugan.nets import presets
     from giugan.profiling.count_cache import cache_file
 
     monkeypatch.setenv("GIUGAN_CACHE_DIR", str(tmp_path))
