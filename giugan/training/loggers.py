@@ -142,7 +142,7 @@ class WandbLogger(_LightningWandbLogger):
     * mode: ``WANDB_MODE`` when set (``disabled`` included); otherwise online when credentials are
       configured and offline when not (``offline`` forces one or the other);
     * checkpoints become W&B model artifacts (aliases ``latest`` and ``best``) when online, unless
-      ``log_model`` says otherwise;
+      ``log_model`` says otherwise (``log_model: true`` offline keeps them for ``wandb sync``);
     * the run id is kept in ``<save_dir>/wandb_id``, so a resumed fit continues the same W&B run
       (``continue_run`` is cleared by ``giugan fit`` for a fresh start);
     * ``group``, ``tags`` and ``job_type`` go to ``wandb.init`` (``giugan`` fills them from the
@@ -153,7 +153,8 @@ class WandbLogger(_LightningWandbLogger):
         save_dir: the run directory; wandb writes ``<save_dir>/wandb/`` and the id file here.
         project: the W&B project.
         offline: None = decide from ``WANDB_MODE`` and the credentials (see above).
-        log_model: None = ``True`` when the run is online, else ``False``.
+        log_model: None = ``True`` when the run is online, else ``False``. ``True`` on an offline
+            run keeps the checkpoint artifacts in the offline run; ``wandb sync`` uploads them.
         group: W&B run group (giugan: the results table of the row).
         tags: W&B run tags (giugan: dataset, group, preset, row).
         job_type: W&B job type (giugan: the command, e.g. ``fit`` or ``test``).
@@ -181,7 +182,7 @@ class WandbLogger(_LightningWandbLogger):
             log_model = mode == "online"
         super().__init__(
             name=name, save_dir=save_dir, project=project, offline=False,
-            log_model=log_model if mode == "online" else False, prefix=prefix,
+            log_model=log_model if mode != "disabled" else False, prefix=prefix,
             checkpoint_name=checkpoint_name, mode=mode,
         )
         # Lightning passes anonymous=None, which wandb >= 0.19 warns about on every start.

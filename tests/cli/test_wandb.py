@@ -194,3 +194,38 @@ def test_test_command_is_an_evaluation_job_and_leaves_the_run_alone(trained: Pat
     assert [r["generator_iteration"] for r in record["history"] if "fid" in r] == [6]
     report = json.loads((trained / "eval.json").read_text())
     assert json.loads((job / "files" / "giugan" / "eval.json").read_text()) == report
+
+
+def test_checkpoints_are_model_artifacts_with_latest_and_best_aliases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``log_model: true`` (the default online) logs the checkpoints as model artifacts; offline
+    they are kept in the offline run for ``wandb sync``, so they can be read back here."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    loggers = tmp_path / "loggers.yaml"
+    loggers.write_text(
+        "trainer:\n  logger:\n"
+        "    - class_path: giugan.training.loggers.CSVLogger\n"
+        "      init_args: {save_dir: runs, name: artifacts, version: ''}\n"
+        "    - class_path: giugan.training.loggers.WandbLogger\n"
+        "      init_args: {save_dir: runs/artifacts, project: giugan, name: artifacts, log_model: true}\n"
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        args = ["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--config", str(loggers), *TINY,
+                "--model.generator_iterations", "4"]
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    (log,) = (tmp_path / "runs" / "artifacts" / "wandb").glob("offline-run-*/run-*.wandb")
+    artifacts = [r.artifact for r in wandb_records(log) if r.WhichOneof("record_type") == "artifact"]
+    assert artifacts and {a.type for a in artifacts} == {"model"}
+    files = {a.metadata and json.loads(a.metadata).get("original_filename"): set(a.aliases) for a in artifacts}
+    checkpoints = tmp_path / "runs" / "artifacts" / "checkpoints"
+    assert set(files) <= {p.name for p in checkpoints.glob("*.ckpt")}
+    assert any("latest" in aliases for aliases in files.values())
+    assert any("best" in aliases for aliases in files.values())
+    assert files.get("best.ckpt", set()) >= {"best"}
