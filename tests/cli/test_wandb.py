@@ -205,12 +205,15 @@ def test_checkpoints_are_model_artifacts_with_latest_and_best_aliases(
     monkeypatch.delenv("WANDB_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     loggers = tmp_path / "loggers.yaml"
+    # Absolute folders: wandb's service resolves relative ones against the directory it started
+    # in, which is another test's when the module's fixture ran first.
     loggers.write_text(
         "trainer:\n  logger:\n"
         "    - class_path: giugan.training.loggers.CSVLogger\n"
-        "      init_args: {save_dir: runs, name: artifacts, version: ''}\n"
+        f"      init_args: {{save_dir: {tmp_path / 'runs'}, name: artifacts, version: ''}}\n"
         "    - class_path: giugan.training.loggers.WandbLogger\n"
-        "      init_args: {save_dir: runs/artifacts, project: giugan, name: artifacts, log_model: true}\n"
+        f"      init_args: {{save_dir: {tmp_path / 'runs' / 'artifacts'}, project: giugan, name: artifacts,"
+        " log_model: true}\n"
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -220,8 +223,7 @@ def test_checkpoints_are_model_artifacts_with_latest_and_best_aliases(
         assert main(args) == 0
     finally:
         torch.set_num_threads(threads)
-    (log,) = (tmp_path / "runs" / "artifacts" / "wandb").glob("offline-run-*/run-*.wandb")
-    artifacts = [r.artifact for r in wandb_records(log) if r.WhichOneof("record_type") == "artifact"]
+    artifacts = _artifacts_of_offline_run(tmp_path / "runs" / "artifacts" / "wandb")
     assert artifacts and {a.type for a in artifacts} == {"model"}
     files = {a.metadata and json.loads(a.metadata).get("original_filename"): set(a.aliases) for a in artifacts}
     checkpoints = tmp_path / "runs" / "artifacts" / "checkpoints"
@@ -229,3 +231,18 @@ def test_checkpoints_are_model_artifacts_with_latest_and_best_aliases(
     assert any("latest" in aliases for aliases in files.values())
     assert any("best" in aliases for aliases in files.values())
     assert files.get("best.ckpt", set()) >= {"best"}
+
+
+def _artifacts_of_offline_run(folder: Path, wait_seconds: float = 30.0) -> list[Any]:
+    """The artifact records of the one offline run under ``folder``, once wandb's service has
+    written them (it may still be writing when the command returns)."""
+    import time
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        logs = list(folder.glob("offline-run-*/run-*.wandb"))
+        assert len(logs) <= 1
+        artifacts = [r.artifact for r in wandb_records(logs[0]) if r.WhichOneof("record_type") == "artifact"] if logs else []
+        if artifacts or time.monotonic() > deadline:
+            return artifacts
+        time.sleep(0.5)
