@@ -23,7 +23,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-ITERATIONS = 40
+ITERATIONS = 80  # room for at least 10 stops even when a signal lands a few iterations late
 TINY = [
     "--model.generator.init_args.conv_dim", "4",
     "--model.generator.init_args.inserts.1.init_args.channels", "16",
