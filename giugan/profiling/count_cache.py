@@ -15,7 +15,6 @@ The cache folder is ``$GIUGAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/giugan``, else
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from giugan.atomic_files import write_json_atomically
 from giugan.profiling.counting import PairCount
 
 __all__ = ["cache_file", "load_counts", "save_counts", "source_key"]
@@ -74,14 +74,9 @@ def load_counts(path: Path) -> dict[str, PairCount]:
 
 def save_counts(path: Path, counts: dict[str, PairCount]) -> bool:
     """Write ``counts`` to ``path`` atomically; False (and nothing written) if that fails."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    entries = {name: dataclasses.asdict(count) for name, count in sorted(counts.items())}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        entries = {name: dataclasses.asdict(count) for name, count in sorted(counts.items())}
-        temporary.write_text(json.dumps(entries, indent=1) + "\n")
-        os.replace(temporary, path)
-        return True
+        write_json_atomically(path, entries, indent=1)
     except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
         return False
+    return True

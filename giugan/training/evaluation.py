@@ -11,7 +11,6 @@ cache, or once from the data module's reference split (``val_dataloader()``), sh
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, Subset
 
+from giugan.atomic_files import write_json_atomically
 from giugan.metrics import quantize_images
 from giugan.seeding import step_generator
 
@@ -160,13 +160,7 @@ class Evaluator:
         self, folder: str, values: dict[str, float], context: dict[str, Any], filename: str = "eval.json"
     ) -> str:
         """Write ``<folder>/<filename>`` atomically: the scores, ``context`` and the protocol."""
-        os.makedirs(folder, exist_ok=True)
         protocol = {**self.metrics.protocol(), **context.pop("protocol", {})}
         protocol["num_fake"] = int(self.metrics.num_fake)
         report = {**{k: float(v) for k, v in values.items()}, **context, "protocol": protocol}
-        path = os.path.join(folder, filename)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(report, handle, indent=2, default=str)
-        os.replace(tmp, path)
-        return path
+        return str(write_json_atomically(os.path.join(folder, filename), report, indent=2, default=str))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +66,30 @@ def wandb_records(path: Path) -> Iterator[Any]:
             yield record
 
 
-def read_run(folder: Path, wait_seconds: float = 30.0) -> dict[str, Any]:
-    """Run fields, metric definitions and history rows (values decoded) of one offline run.
+def read_run(
+    folder: Path, wait_seconds: float = 30.0, ready: Callable[[dict[str, Any]], bool] | None = None
+) -> dict[str, Any]:
+    """Run fields, metric definitions, history rows (values decoded) and artifact records of one
+    offline run.
 
     wandb's service process may still be writing the file when the command returns (seen on a
-    loaded CI machine): read again until the run record is there, for up to ``wait_seconds``.
+    loaded CI machine): read again until ``ready`` holds (default: the run record is there), for
+    up to ``wait_seconds``.
     """
     import time
 
+    ready = ready or (lambda record: record["run"] is not None)
     deadline = time.monotonic() + wait_seconds
     while True:
         record = _read_run_once(folder)
-        if record["run"] is not None or time.monotonic() > deadline:
+        if ready(record) or time.monotonic() > deadline:
             return record
         time.sleep(0.5)
 
 
 def _read_run_once(folder: Path) -> dict[str, Any]:
     (log,) = folder.glob("run-*.wandb")
-    run, metrics, history = None, [], []
+    run, metrics, history, artifacts = None, [], [], []
     for record in wandb_records(log):
         kind = record.WhichOneof("record_type")
         if kind == "run":
@@ -94,7 +99,10 @@ def _read_run_once(folder: Path) -> dict[str, Any]:
         elif kind == "history":
             history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
                             for item in record.history.item})
-    return {"run": run, "metrics": metrics, "history": history, "id": log.stem.removeprefix("run-")}
+        elif kind == "artifact":
+            artifacts.append(record.artifact)
+    return {"run": run, "metrics": metrics, "history": history, "artifacts": artifacts,
+            "id": log.stem.removeprefix("run-")}
 
 
 def fit(*extra: str) -> int:
@@ -223,7 +231,8 @@ def test_checkpoints_are_model_artifacts_with_latest_and_best_aliases(
         assert main(args) == 0
     finally:
         torch.set_num_threads(threads)
-    artifacts = _artifacts_of_offline_run(tmp_path / "runs" / "artifacts" / "wandb")
+    (offline_run,) = (tmp_path / "runs" / "artifacts" / "wandb").glob("offline-run-*")
+    artifacts = read_run(offline_run, ready=lambda record: bool(record["artifacts"]))["artifacts"]
     assert artifacts and {a.type for a in artifacts} == {"model"}
     files = {a.metadata and json.loads(a.metadata).get("original_filename"): set(a.aliases) for a in artifacts}
     checkpoints = tmp_path / "runs" / "artifacts" / "checkpoints"
@@ -232,17 +241,3 @@ def test_checkpoints_are_model_artifacts_with_latest_and_best_aliases(
     assert any("best" in aliases for aliases in files.values())
     assert files.get("best.ckpt", set()) >= {"best"}
 
-
-def _artifacts_of_offline_run(folder: Path, wait_seconds: float = 30.0) -> list[Any]:
-    """The artifact records of the one offline run under ``folder``, once wandb's service has
-    written them (it may still be writing when the command returns)."""
-    import time
-
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        logs = list(folder.glob("offline-run-*/run-*.wandb"))
-        assert len(logs) <= 1
-        artifacts = [r.artifact for r in wandb_records(logs[0]) if r.WhichOneof("record_type") == "artifact"] if logs else []
-        if artifacts or time.monotonic() > deadline:
-            return artifacts
-        time.sleep(0.5)
