@@ -7,10 +7,20 @@ multiplied-and-summed with the K x K neighbourhood of the *input* (zero padding)
 
 from __future__ import annotations
 
+import functools
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from giugan.validation import check_divisible, check_int, check_odd_kernel
+
+#: Inputs of at most this many pixels (H * W) per kernel tap (K * K) are aggregated as one batched
+#: matmul (:func:`aggregate_as_matmul`), larger ones by ``unfold`` (:func:`aggregate_by_unfold`).
+#: The matmul does ``H*W / (K*K)`` times the multiply-adds of the direct sum, but as a matmul; it
+#: was faster up to about 10 and slower from about 20 (docs/performance.md, "Involution
+#: aggregation").
+MATMUL_MAX_PIXELS_PER_TAP = 12
 
 
 def involution_aggregate(
@@ -20,6 +30,8 @@ def involution_aggregate(
 
     docs/operators.md, "Involution", steps 2-3: ``Y[b,c,i,j] = sum_t kernel[b, g(c)*K*K + t, i, j] *
     unfold(values)[b, c, t, i, j]`` with ``g(c) = c // (C / groups)`` and ``t = ki*K + kj``.
+    Small inputs take :func:`aggregate_as_matmul`, the others :func:`aggregate_by_unfold`; both
+    compute the same sum (in a different order, so fp32 results agree to rounding).
 
     Args:
         values: (B, C, H, W) features whose neighbourhoods are aggregated.
@@ -31,6 +43,15 @@ def involution_aggregate(
     Returns:
         (B, C, H', W') tensor.
     """
+    if values.shape[-2] * values.shape[-1] <= MATMUL_MAX_PIXELS_PER_TAP * kernel_size * kernel_size:
+        return aggregate_as_matmul(values, kernel, kernel_size, groups, stride)
+    return aggregate_by_unfold(values, kernel, kernel_size, groups, stride)
+
+
+def aggregate_by_unfold(
+    values: Tensor, kernel: Tensor, kernel_size: int, groups: int, stride: int = 1
+) -> Tensor:
+    """:func:`involution_aggregate` as written in docs/operators.md: unfold, multiply, sum."""
     batch, channels = values.shape[:2]
     k2 = kernel_size * kernel_size
     out_h, out_w = kernel.shape[-2:]
@@ -38,6 +59,65 @@ def involution_aggregate(
     patches = patches.view(batch, groups, channels // groups, k2, out_h, out_w)
     weights = kernel.view(batch, groups, 1, k2, out_h, out_w)
     return (weights * patches).sum(dim=3).view(batch, channels, out_h, out_w)
+
+
+def aggregate_as_matmul(
+    values: Tensor, kernel: Tensor, kernel_size: int, groups: int, stride: int = 1
+) -> Tensor:
+    """:func:`involution_aggregate` as ``Y[b, g] = X[b, g] @ M[b, g]`` (docs/performance.md).
+
+    ``X[b, g]`` is the group's (C/G, H*W) block of ``values`` and ``M[b, g]`` an (H*W, H'*W')
+    matrix whose column for output pixel ``p`` holds that pixel's K*K kernel weights at the rows of
+    the input pixels they multiply (zero elsewhere, and no row for taps in the zero padding).
+    ``M`` is gathered from ``kernel`` with a fixed index, so the whole aggregation is one batched
+    matmul (which autocast runs in bf16/fp16) and stays twice differentiable for the penalty.
+    """
+    batch, channels, height, width = values.shape
+    out_h, out_w = kernel.shape[-2:]
+    index = _tap_index(height, width, out_h, out_w, kernel_size, stride, values.device)
+    taps = F.pad(kernel.reshape(batch, groups, -1), (0, 1))  # the last slot is the zero weight
+    mixing = taps.index_select(-1, index).view(batch, groups, height * width, out_h * out_w)
+    grouped = values.reshape(batch, groups, channels // groups, height * width)
+    return torch.matmul(grouped, mixing).view(batch, channels, out_h, out_w)
+
+
+def _tap_index(
+    height: int, width: int, out_h: int, out_w: int, kernel_size: int, stride: int,
+    device: torch.device,
+) -> Tensor:
+    """Flat (H*W * H'*W') index into ``[kernel taps of one group..., 0]`` for :func:`aggregate_as_matmul`.
+
+    Entry ``(q, p)`` is ``t * H'*W' + p`` when tap ``t`` of output pixel ``p`` reads input pixel
+    ``q``, and ``K*K * H'*W'`` (the appended zero) when no tap does. Eager calls reuse a cached
+    index; under ``torch.compile`` it is built in the graph (shape-only ops, no graph break).
+    """
+    if torch.compiler.is_compiling():
+        return _build_tap_index(height, width, out_h, out_w, kernel_size, stride, device)
+    return _cached_tap_index(height, width, out_h, out_w, kernel_size, stride, device)
+
+
+def _build_tap_index(
+    height: int, width: int, out_h: int, out_w: int, kernel_size: int, stride: int,
+    device: torch.device,
+) -> Tensor:
+    pad = (kernel_size - 1) // 2
+    outputs, taps = out_h * out_w, kernel_size * kernel_size
+    tap = torch.arange(taps, device=device).view(taps, 1)
+    pixel = torch.arange(outputs, device=device).view(1, outputs)
+    row = torch.div(pixel, out_w, rounding_mode="floor") * stride - pad + torch.div(
+        tap, kernel_size, rounding_mode="floor")
+    col = pixel % out_w * stride - pad + tap % kernel_size
+    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+    # Taps in the zero padding are written past the H*W rows (one slot each, so no index repeats)
+    # and dropped; inside the image, distinct taps of one output pixel read distinct input pixels.
+    pixels = height * width
+    target = torch.where(inside, (row * width + col) * outputs + pixel, (pixels + tap) * outputs + pixel)
+    index = torch.full(((pixels + taps) * outputs,), taps * outputs, dtype=torch.long, device=device)
+    index = index.scatter(0, target.flatten(), (tap * outputs + pixel).flatten())
+    return index[: pixels * outputs]
+
+
+_cached_tap_index = functools.lru_cache(maxsize=64)(_build_tap_index)
 
 
 class _Involution(nn.Module):

@@ -15,6 +15,11 @@ from giugan.ops import (
     igan_report_parameter_count,
     involution_aggregate,
 )
+from giugan.ops.involution import (
+    MATMUL_MAX_PIXELS_PER_TAP,
+    aggregate_as_matmul,
+    aggregate_by_unfold,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -162,17 +167,67 @@ def naive_involution(x: torch.Tensor, kernel: torch.Tensor, k: int, groups: int,
     return y
 
 
-@pytest.mark.parametrize("kernel_size", [3, 5])
-@pytest.mark.parametrize("stride", [1, 2])
-def test_aggregate_matches_naive_loop(kernel_size: int, stride: int) -> None:
-    groups, channels, height, width = 2, 4, 6, 5
-    x = torch.randn(2, channels, height, width, dtype=torch.float64)
+AGGREGATIONS = {"dispatch": involution_aggregate, "matmul": aggregate_as_matmul,
+                "unfold": aggregate_by_unfold}
+
+
+def random_aggregation_inputs(
+    channels: int, groups: int, size: tuple[int, int], kernel_size: int, stride: int, **kw
+) -> tuple[torch.Tensor, torch.Tensor]:
+    height, width = size
     pad = (kernel_size - 1) // 2
     out_h = (height + 2 * pad - kernel_size) // stride + 1
     out_w = (width + 2 * pad - kernel_size) // stride + 1
-    kernel = torch.randn(2, groups * kernel_size**2, out_h, out_w, dtype=torch.float64)
-    got = involution_aggregate(x, kernel, kernel_size, groups, stride)
-    torch.testing.assert_close(got, naive_involution(x, kernel, kernel_size, groups, stride))
+    x = torch.randn(2, channels, height, width, **kw)
+    return x, torch.randn(2, groups * kernel_size**2, out_h, out_w, **kw)
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+@pytest.mark.parametrize(
+    ("kernel_size", "stride", "size"),
+    [(3, 1, (6, 5)), (5, 1, (6, 5)), (3, 2, (6, 5)), (5, 2, (6, 5)), (7, 1, (3, 4)), (1, 1, (4, 4)),
+     (3, 2, (1, 1))],
+)
+def test_aggregate_matches_naive_loop(aggregation: str, kernel_size: int, stride: int, size) -> None:
+    """Both formulations (and the dispatch between them) are the sum of docs/operators.md step 3,
+    also where the window is larger than the image (7 on 3x4) and at stride 2."""
+    x, kernel = random_aggregation_inputs(4, 2, size, kernel_size, stride, dtype=torch.float64)
+    got = AGGREGATIONS[aggregation](x, kernel, kernel_size, 2, stride)
+    torch.testing.assert_close(got, naive_involution(x, kernel, kernel_size, 2, stride))
+
+
+@pytest.mark.parametrize("aggregation", ["matmul", "unfold"])
+def test_aggregation_is_twice_differentiable(aggregation: str) -> None:
+    """The gradient penalty differentiates the critic's input gradient again (double backward)."""
+    x, kernel = random_aggregation_inputs(4, 2, (5, 4), 3, 1, dtype=torch.float64, requires_grad=True)
+    function = AGGREGATIONS[aggregation]
+    assert torch.autograd.gradgradcheck(lambda a, b: function(a, b, 3, 2, 1), (x, kernel))
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel_size", "expected"),
+    [((4, 4), 3, "matmul"), ((8, 8), 3, "matmul"), ((16, 16), 5, "matmul"), ((16, 16), 3, "unfold"),
+     ((32, 32), 7, "unfold")],
+)
+def test_dispatch_takes_matmul_only_for_few_pixels_per_tap(size, kernel_size: int, expected: str) -> None:
+    """H*W <= MATMUL_MAX_PIXELS_PER_TAP * K*K goes to the matmul: the result is bit-identical to
+    the chosen formulation (the two differ in summation order, so fp32 tells them apart)."""
+    assert (size[0] * size[1] <= MATMUL_MAX_PIXELS_PER_TAP * kernel_size**2) == (expected == "matmul")
+    x, kernel = random_aggregation_inputs(32, 4, size, kernel_size, 1, generator=torch.Generator().manual_seed(0))
+    got = involution_aggregate(x, kernel, kernel_size, 4)
+    chosen = AGGREGATIONS[expected](x, kernel, kernel_size, 4)
+    other = AGGREGATIONS["unfold" if expected == "matmul" else "matmul"](x, kernel, kernel_size, 4)
+    assert torch.equal(got, chosen)
+    torch.testing.assert_close(got, other)
+
+
+def test_matmul_aggregation_under_bf16_autocast_stays_close_to_fp32() -> None:
+    """Autocast runs the matmul in bf16; the result keeps bf16's ~3 significant digits."""
+    x, kernel = random_aggregation_inputs(32, 4, (4, 4), 3, 1, generator=torch.Generator().manual_seed(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = aggregate_as_matmul(x, kernel, 3, 4)
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), aggregate_as_matmul(x, kernel, 3, 4), rtol=2e-2, atol=5e-2)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -293,3 +348,13 @@ def test_wrong_input_channels_raise(kind: str) -> None:
         module(torch.randn(2, 16, 4, 4))
     with pytest.raises(ValueError):
         module(torch.randn(32, 4, 4))
+
+
+def test_matmul_aggregation_compiles_without_graph_breaks() -> None:
+    """``compile_networks`` compiles G and D whole: building the tap index must not break the graph."""
+    import torch._dynamo
+
+    x, kernel = random_aggregation_inputs(8, 2, (4, 4), 3, 1)
+    explanation = torch._dynamo.explain(aggregate_as_matmul)(x, kernel, 3, 2, 1)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    torch._dynamo.reset()
