@@ -96,7 +96,7 @@ def speed(device: torch.device, dry_run: bool) -> dict[str, Any]:
     spec.loader.exec_module(bench)  # type: ignore[union-attr]
     if dry_run:
         presets, iterations, rounds, batch = [bench.SMALL_PRESET], 1, 1, 4
-        variants = ["fp32", "bf16", "channels_last"]
+        variants = ["fp32", "bf16", "channels_last", "bf16_channels_last"]
     else:
         presets, iterations, rounds, batch = ["giu_gan_32", "sagan_64"], 20, 3, 64
         variants = [*bench.VARIANTS, *bench.CUDA_VARIANTS]

@@ -1,6 +1,6 @@
 """Speed past fp32 eager: bf16 autocast, ``torch.compile`` and channels-last, side by side in one run.
 
-For each preset (default ``giu_gan_32`` and ``sagan_64``) four variants of the same generator
+For each preset (default ``giu_gan_32`` and ``sagan_64``) five variants of the same generator
 iteration (WGAN-GP, penalty in the critic step, ``n_critic`` 1, Adam 2e-4 (0, 0.9), batch 64) are
 timed in rounds that rotate their order, so a busy machine slows all of them alike:
 
@@ -10,6 +10,7 @@ timed in rounds that rotate their order, so a busy machine slows all of them ali
 * ``compile``: G and D ``torch.compile``d for their ordinary forwards (the penalty's double
   backward runs eager: compiled graphs do not support it);
 * ``channels_last``: parameters and batches in channels-last memory format;
+* ``bf16_channels_last``: both (``--trainer.precision bf16-mixed --model.channels_last true``);
 * on CUDA also ``tf32`` (TF32 tensor-core matmuls and convolutions) and ``cuda_graphs``
   (``torch.compile(mode="reduce-overhead")``, which replays CUDA graphs of the static-shape
   forwards).
@@ -58,7 +59,7 @@ from giugan.training.acceleration import CompiledForward, to_channels_last
 from giugan.training.steps import StepBackend, StepSettings, generator_iteration
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-VARIANTS = ("fp32", "bf16", "compile", "channels_last")
+VARIANTS = ("fp32", "bf16", "compile", "channels_last", "bf16_channels_last")
 #: Only where they mean something: TF32 matmuls/convolutions and CUDA graphs need a CUDA device.
 CUDA_VARIANTS = ("tf32", "cuda_graphs")
 #: Band for each window's mean of the bf16 run against the same window of fp32's:
@@ -93,19 +94,20 @@ class Variant:
             mode = "reduce-overhead" if name == "cuda_graphs" else None
             self.backend.compiled_generator = CompiledForward(generator, "generator", mode)
             self.backend.compiled_discriminator = CompiledForward(discriminator, "discriminator", mode)
-        if name == "channels_last":
+        self.bf16, self.channels_last = name.startswith("bf16"), name.endswith("channels_last")
+        if self.channels_last:
             to_channels_last(generator, discriminator)
         self.iteration = 0
 
     def step(self, real: Tensor) -> dict[str, Tensor]:
-        if self.name == "channels_last":
+        if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
         rng = step_generator(self.noise_seed, 0, self.iteration, self.device)
         tf32 = self.name == "tf32"
         previous = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
         try:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.name == "bf16"):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 stats = generator_iteration(
                     self.generator, self.discriminator, self.optimizers, real, 1, rng,
                     self.settings, self.backend,
