@@ -5,26 +5,14 @@ No timing is asserted here (speed targets live in ``benchmarks/``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("train_step", ROOT / "benchmarks" / "train_step.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("train_step", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_step = _load_benchmark()
+train_step = load_benchmark("train_step")
 # Tiny networks: one thread is fastest, and exact equality needs a fixed thread count.
 pytestmark = pytest.mark.usefixtures("single_thread")
 CPU = torch.device("cpu")

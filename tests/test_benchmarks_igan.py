@@ -5,26 +5,14 @@ No timing is asserted here (speed comparisons live in ``benchmarks/``); the runs
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("igan_timing", ROOT / "benchmarks" / "igan_timing.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("igan_timing", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-igan_timing = _load_benchmark()
+igan_timing = load_benchmark("igan_timing")
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

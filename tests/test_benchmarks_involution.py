@@ -5,27 +5,14 @@ No timing is asserted here (speed comparisons live in ``benchmarks/``); the run 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "involution_aggregation", ROOT / "benchmarks" / "involution_aggregation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("involution_aggregation", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_benchmark()
+bench = load_benchmark("involution_aggregation")
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

@@ -18,8 +18,8 @@ from giugan.validation import check_divisible, check_int, check_odd_kernel
 #: Inputs of at most this many pixels (H * W) per kernel tap (K * K) are aggregated as one batched
 #: matmul (:func:`aggregate_as_matmul`), larger ones by ``unfold`` (:func:`aggregate_by_unfold`).
 #: The matmul does ``H*W / (K*K)`` times the multiply-adds of the direct sum, but as a matmul; it
-#: was faster up to about 10 and slower from about 20 (docs/performance.md, "Involution
-#: aggregation").
+#: was faster up to about 10, even with unfold around 16 and slower from about 28
+#: (docs/performance.md, "Involution aggregation").
 MATMUL_MAX_PIXELS_PER_TAP = 12
 
 
