@@ -19,6 +19,7 @@ bench:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/precision_speed.py
 	$(PYTHON) benchmarks/igan_timing.py
 	$(PYTHON) benchmarks/involution_aggregation.py
+	$(PYTHON) benchmarks/ddp_arrangements.py
 
 # The GPU check (a machine with CUDA; about 5 minutes). `make gpu-check-dry-run` runs it on CPU.
 gpu-check:
