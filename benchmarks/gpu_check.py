@@ -12,8 +12,10 @@ Steps (each timed, each recorded with its outcome; a failing step does not stop 
    correctness check;
 3. ``fid_50k``: the time of a 50,000-sample FID/IS evaluation with the real Inception
    architecture (random weights cost the same as real ones; the numbers are meaningless);
-4. ``ddp_one_gpu``: ``giugan fit`` with ``--trainer.strategy ddp_find_unused_parameters_true
-   --trainer.devices 1`` (the strategy of ``configs/trainer/ddp.yaml``).
+4. ``ddp_fit``: ``giugan fit --config configs/trainer/ddp.yaml`` through the command line with
+   every callback on (sample grids, evaluation, numbered/last/best checkpoints): two GPUs with
+   NCCL where the machine has them, otherwise one GPU through the same DDP path (``--dry-run``:
+   two CPU processes with gloo).
 
 The record goes to ``benchmarks/results/gpu_check-<device>.json`` (``--dry-run``:
 ``gpu_check-dry-run.json`` under ``--results-dir``).
@@ -82,10 +84,19 @@ def fit_smoke(device: torch.device, dry_run: bool) -> dict[str, Any]:
         return _fit("cpu" if dry_run else "gpu", 4 if dry_run else 300, [], Path(folder))
 
 
-def ddp_one_gpu(device: torch.device, dry_run: bool) -> dict[str, Any]:
+def ddp_fit(device: torch.device, dry_run: bool) -> dict[str, Any]:
+    devices = 2 if dry_run else max(1, min(2, torch.cuda.device_count()))
+    extra = ["--config", str(ROOT / "configs" / "trainer" / "ddp.yaml"), "--trainer.devices", str(devices)]
+    extra += ["--trainer.accelerator", "cpu"] if dry_run else []
     with tempfile.TemporaryDirectory() as folder:
-        return _fit("cpu" if dry_run else "gpu", 4 if dry_run else 100,
-                    ["--trainer.strategy", "ddp_find_unused_parameters_true", "--trainer.devices", "1"], Path(folder))
+        result = _fit("cpu" if dry_run else "gpu", 4 if dry_run else 100, extra, Path(folder))
+        run = Path(folder) / "runs" / "check"
+        written = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    expected = {"checkpoints/last.ckpt", "checkpoints/best.ckpt", "samples/latest.png", "config.yaml"}
+    missing = expected - set(written)
+    if missing:
+        raise RuntimeError(f"the DDP fit did not write {sorted(missing)} (it wrote {written})")
+    return {**result, "devices": devices, "backend": "gloo" if dry_run else "nccl", "files": written}
 
 
 def speed(device: torch.device, dry_run: bool) -> dict[str, Any]:
@@ -160,7 +171,7 @@ STEPS: dict[str, Callable[[torch.device, bool], dict[str, Any]]] = {
     "fit_smoke": fit_smoke,
     "speed": speed,
     "fid_50k": fid_50k,
-    "ddp_one_gpu": ddp_one_gpu,
+    "ddp_fit": ddp_fit,
 }
 
 

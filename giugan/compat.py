@@ -60,6 +60,13 @@ LIGHTNING_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
     # GracefulStop: Ctrl-C takes Lightning's SIGTERM path (stop after the batch).
     ("lightning.pytorch", "Trainer", "_signal_connector"),
     ("lightning.pytorch.trainer.connectors.signal_connector", "_SignalConnector", "received_sigterm"),
+    # giugan.training.distributed: every DDP spelling gets find_unused_parameters and a timeout.
+    ("lightning.pytorch.strategies", "DDPStrategy", "_ddp_kwargs"),
+    ("lightning.pytorch.strategies", "DDPStrategy", "_timeout"),
+    # GracefulStop and LostRankWatch: Lightning's process observer neither kills a launching
+    # process that stops with its ranks nor ends it without saying which rank was lost.
+    ("lightning.fabric.strategies.launchers.subprocess_script", "_ChildProcessObserver", "_run"),
+    ("lightning.fabric.strategies.launchers.subprocess_script", "_ChildProcessObserver", "_child_processes"),
     # giugan.training.loggers.CSVLogger: appends on resume instead of deleting metrics.csv.
     ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_check_log_dir_exists"),
     ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_fs"),
@@ -75,6 +82,74 @@ def request_stop_after_batch(trainer: Any) -> None:
     batch and turns into a ``SIGTERMException`` (shared by the DDP ranks).
     """
     trainer._signal_connector.received_sigterm = True
+
+
+def configure_ddp(strategy: Any, find_unused_parameters: bool, timeout: Any) -> None:
+    """Set a ``DDPStrategy``'s ``DistributedDataParallel`` keyword and process-group timeout.
+
+    Seams: ``DDPStrategy._ddp_kwargs`` (passed to ``DistributedDataParallel``) and
+    ``DDPStrategy._timeout`` (passed to ``init_process_group``); both are read when the strategy
+    sets up, so this must run before ``trainer.fit``.
+    """
+    strategy._ddp_kwargs["find_unused_parameters"] = find_unused_parameters
+    strategy._timeout = timeout
+
+
+def ddp_timeout(strategy: Any) -> Any:
+    """The process-group timeout a ``DDPStrategy`` will use (``DDPStrategy._timeout``)."""
+    return strategy._timeout
+
+
+def _child_process_observers() -> list[Any]:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "child-process-observer" and hasattr(t, "_run")]
+
+
+def watch_child_processes(check: Any) -> list[Any]:
+    """Replace the check of Lightning's child-process observer in this process; return the
+    processes it watches (empty where no observer runs).
+
+    ``check(processes)`` receives the ``subprocess.Popen`` of the ranks Lightning's launcher started
+    (local ranks 1, 2, ...) every few seconds and returns True once there is nothing left to watch.
+    Seams: the observer thread (``_ChildProcessObserver``), its ``_child_processes`` and ``_run``.
+    """
+    watched: list[Any] = []
+    for observer in _child_process_observers():
+        processes = observer._child_processes
+        observer._run = lambda processes=processes: check(processes)
+        watched.extend(processes)
+    return watched
+
+
+def stop_watching_child_processes() -> None:
+    """Stop Lightning's child-process observer in this process (a no-op where none runs).
+
+    Lightning's own launcher (``giugan fit --trainer.devices N``) starts a thread in the launching
+    process that SIGKILLs it as soon as a rank it started exits with a non-zero status. After a stop
+    that all ranks agreed on (each exits 143 or 130), that would kill the launching process before it
+    reports its own exit status. Seam: the thread named ``child-process-observer``
+    (``_ChildProcessObserver``), whose ``_run`` is made to report "finished".
+    """
+    for observer in _child_process_observers():
+        observer._run = lambda: True
+
+
+def forget_training_data_position(checkpoint: dict[str, Any], datamodule: Any) -> None:
+    """Drop the training loader's saved position from a checkpoint that is being loaded.
+
+    Seams: Lightning keeps the loaders' states under
+    ``checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]`` and the data module's
+    ``state_dict()`` under its class's ``__qualname__``, and restores both after
+    ``LightningModule.on_load_checkpoint``. A resume at another world size has another sampler
+    (Lightning's ``DistributedSampler`` replaces giugan's resumable one under DDP), which cannot
+    take that position; without it the loader starts a new pass over the data.
+    """
+    loops = checkpoint.get("loops") or {}
+    state = (loops.get("fit_loop") or {}).get("state_dict") or {}
+    state.pop("combined_loader", None)
+    if datamodule is not None:
+        checkpoint.pop(type(datamodule).__qualname__, None)
 
 
 def is_stop_after_batch(exception: BaseException) -> bool:

@@ -80,6 +80,14 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
             if in_process:
                 stop.callback.restore_handlers()
             return EXIT_STATUS.get(stop.signum, 1)
+        lost_rank = None if os.environ.get(DEBUG_VARIABLE) else _lost_rank_paragraph(error)
+        if lost_rank is not None:
+            from giugan.training.lost_ranks import LOST_RANK_STATUS, end_started_ranks
+
+            end_started_ranks()  # a hung rank would otherwise outlive the run
+            print(f"giugan: {lost_rank}", file=sys.stderr)
+            print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
+            return LOST_RANK_STATUS
         if os.environ.get(DEBUG_VARIABLE) or not isinstance(error, _user_error_types()):
             raise
         print(f"giugan: {one_paragraph(error)}", file=sys.stderr)
@@ -87,6 +95,15 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
         return USER_ERROR_STATUS
     finally:
         release_held_locks(started=started)
+
+
+def _lost_rank_paragraph(error: BaseException) -> str | None:
+    """The paragraph for a DDP collective that failed because a rank died or hung (else None)."""
+    if "torch" not in sys.modules:
+        return None
+    from giugan.training.lost_ranks import lost_rank_paragraph
+
+    return lost_rank_paragraph(error)
 
 
 def _training_started() -> bool:

@@ -24,8 +24,13 @@ from giugan.training.callbacks import (
 )
 from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
 from giugan.training.callbacks.signals import GracefulStop
+from giugan.training.distributed import DEFAULT_TIMEOUT_SECONDS, configure_distributed
 from giugan.training.module import GANModule
-from giugan.training.run_directory import RunDirectoryLock, release_held_locks
+from giugan.training.run_directory import (
+    RunDirectoryLock,
+    release_held_locks,
+    remove_stale_checkpoint_files,
+)
 from giugan.training.start_checks import (
     check_devices,
     check_image_sizes,
@@ -127,6 +132,7 @@ class GiuganCLI(LightningCLI):
                 logger.describe(**wandb_run_fields(config, name, self.subcommand or "fit"))
         if self.subcommand in ("validate", "test", "predict"):
             keep_records_apart(trainer, self.subcommand)
+        configure_distributed(trainer, config.get("ddp_timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
         trainer.callbacks.append(GracefulStop(keep_handlers_after_stop=True))
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -151,6 +157,12 @@ class GiuganCLI(LightningCLI):
             "--run_name", type=str | None, default=None,
             help="Name of the run: its folder <logger save_dir>/NAME for the CSV log, the W&B run "
             "(name and save_dir) and the checkpoints. Without it, the loggers' names in the config (a row's __run_name__) name the run.",
+        )
+        parser.add_argument(
+            "--ddp_timeout_seconds", type=float, default=DEFAULT_TIMEOUT_SECONDS,
+            help="Under DDP (--trainer.devices N, several nodes): how long, in seconds, a collective "
+            "(gradient all-reduce, barrier, metric sync) waits for the slowest rank before the run "
+            "ends with an error naming the lost rank, instead of hanging. docs/distributed.md.",
         )
         parser.link_arguments("model.n_critic", "data.init_args.batches_per_iteration")
         # One seed: model.seed sets the training noise, the samples, the evaluation draws and the
@@ -200,6 +212,7 @@ class GiuganCLI(LightningCLI):
         if self.trainer.global_rank == 0:
             self.run_lock = RunDirectoryLock(self.trainer.log_dir or self.trainer.default_root_dir)
             self.run_lock.acquire()
+            remove_stale_checkpoint_files(folder)
 
     def after_fit(self) -> None:
         release_held_locks()

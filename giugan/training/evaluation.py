@@ -5,8 +5,14 @@ The metric protocol (extractor, resize, quantisation, sample counts) lives in ``
 mapping latents to images in [-1, 1] (the EMA generator when EMA is on, in the configured mode),
 the latent length and a seed. ``GANModule`` drives it from Lightning's validation and test loops,
 whose batches are the sample counts of :class:`SampleBatches` (``num_fake`` split across ranks,
-noise per rank from ``(seed, rank, "evaluation")``); the real statistics come from the on-disk
+latents by sample index, the same at any world size); the real statistics come from the on-disk
 cache, or once from the data module's reference split (``val_dataloader()``), sharded by rank.
+
+The samples do not depend on the number of processes: sample ``i`` of an evaluation always has
+the same latent (blocks of :data:`LATENT_BLOCK` latents, block ``k`` drawn from
+``(seed, "evaluation-k")``), and rank ``r`` of ``w`` scores the contiguous slice
+:func:`sample_shard` of them. Gathered in rank order, the ranks' samples are the one-process run's
+samples in the same order, so 1, 2 or 8 processes give the same scores up to float summation order.
 """
 
 from __future__ import annotations
@@ -26,16 +32,28 @@ from giugan.seeding import step_generator
 Generate = Callable[[Tensor], Tensor]
 
 
+#: Latents are drawn in blocks of this many samples (a block's latents never depend on batching).
+LATENT_BLOCK = 1000
+
+
+def sample_shard(total: int, rank: int, world: int) -> tuple[int, int]:
+    """The contiguous slice ``[start, stop)`` of ``total`` samples that ``rank`` of ``world`` scores:
+    ``total // world`` each, one more for the first ``total % world`` ranks."""
+    base, extra = divmod(total, world)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
 class SampleBatches(IterableDataset):
     """Batch sizes that add up to this rank's share of ``total`` samples (an evaluation "epoch").
 
     An iterable dataset, so Lightning does not wrap it in a ``DistributedSampler`` (which would pad
-    the last batches with repeats): each rank draws exactly ``total // world`` (+1 for the first
-    ``total % world`` ranks) samples.
+    the last batches with repeats): each rank draws exactly its :func:`sample_shard`.
     """
 
     def __init__(self, total: int, batch_size: int, rank: int, world: int) -> None:
-        self.local = total // world + (1 if rank < total % world else 0)
+        start, stop = sample_shard(total, rank, world)
+        self.local = stop - start
         self.batch_size = max(1, int(batch_size))
 
     def __iter__(self) -> Iterator[int]:
@@ -61,7 +79,7 @@ class Evaluator:
         metrics: a :class:`giugan.metrics.GenerativeMetrics`.
         generate: latents ``(n, z_dim)`` -> images ``(n, 3, S, S)`` in [-1, 1].
         z_dim: latent length.
-        seed: the run's seed; samples are drawn from ``(seed, rank, "evaluation")``.
+        seed: the run's seed; sample i's latent comes from block ``i // LATENT_BLOCK`` (see above).
     """
 
     def __init__(self, metrics: Any, generate: Generate, z_dim: int, seed: int) -> None:
@@ -72,7 +90,8 @@ class Evaluator:
         self.best: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self._reference_ready = False
-        self._rng: torch.Generator | None = None
+        self._next: int | None = None
+        self._block: tuple[int, Tensor] | None = None
         self._num_fake = 0
 
     # ------------------------------------------------------------------ state
@@ -97,7 +116,9 @@ class Evaluator:
         if not self.metrics.load_reference(key):
             loader = datamodule.val_dataloader()
             if world > 1:
-                indices = list(range(rank, len(loader.dataset), world))
+                # Contiguous shards: gathered in rank order, the features keep the data's order
+                # (KID's subsets and the saved cache are then those of one process).
+                indices = list(range(*sample_shard(len(loader.dataset), rank, world)))
                 loader = DataLoader(
                     Subset(loader.dataset, indices),
                     batch_size=loader.batch_size,
@@ -110,18 +131,31 @@ class Evaluator:
         self._reference_ready = True
 
     # ------------------------------------------------------------------ samples
-    def start_samples(self, rank: int, device: torch.device) -> None:
-        """Forget the previous samples; the next ones are drawn from ``(seed, rank, "evaluation")``."""
+    def start_samples(self, rank: int, device: torch.device, world: int = 1) -> None:
+        """Forget the previous samples; the next ones are this rank's :func:`sample_shard`."""
         self.metrics.reset_fake()
-        self._rng = step_generator(self.seed, rank, "evaluation", device)
+        self._next = sample_shard(int(self.metrics.num_fake), rank, world)[0]
+        self._block = None
         self._num_fake = 0
+
+    def latents(self, start: int, stop: int, device: torch.device) -> Tensor:
+        """The latents of samples ``start`` .. ``stop - 1`` of every evaluation (any world size)."""
+        parts = []
+        for block in range(start // LATENT_BLOCK, (stop - 1) // LATENT_BLOCK + 1):
+            if self._block is None or self._block[0] != block or self._block[1].device != device:
+                rng = step_generator(self.seed, 0, f"evaluation-{block}", device)
+                self._block = (block, torch.randn(LATENT_BLOCK, self.z_dim, device=device, generator=rng))
+            first = block * LATENT_BLOCK
+            parts.append(self._block[1][max(start, first) - first : min(stop, first + LATENT_BLOCK) - first])
+        return torch.cat(parts)
 
     @torch.no_grad()
     def add_samples(self, count: int, device: torch.device) -> None:
-        """Generate ``count`` samples and add them to the fake statistics."""
-        if self._rng is None:
+        """Generate this rank's next ``count`` samples and add them to the fake statistics."""
+        if self._next is None:
             raise RuntimeError("Evaluator.add_samples called before start_samples.")
-        latents = torch.randn(count, self.z_dim, device=device, generator=self._rng)
+        latents = self.latents(self._next, self._next + count, device)
+        self._next += count
         self.metrics.update_fake(quantize_images(self.generate(latents)))
         self._num_fake += count
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from giugan.training.checks import metrics_ready
@@ -51,7 +52,12 @@ class EvaluationHooks:
     def _start_evaluation(self) -> None:
         trainer = self.trainer
         self.evaluator.prepare_reference(trainer.datamodule, trainer.global_rank, trainer.world_size, self.device)
-        self.evaluator.start_samples(trainer.global_rank, self.device)
+        if trainer.world_size > 1 and torch.distributed.is_initialized():
+            # Every rank samples from rank 0's generator: DDP keeps the parameters equal, but each
+            # rank's BatchNorm running statistics follow its own batches (rank 0's are saved).
+            for buffer in self.sampling_generator().buffers():
+                torch.distributed.broadcast(buffer, src=0)
+        self.evaluator.start_samples(trainer.global_rank, self.device, trainer.world_size)
 
     def _finish_evaluation(self, command: str | None) -> dict[str, float]:
         values, _ = self.evaluator.compute(self.generator_iteration)
@@ -67,11 +73,13 @@ class EvaluationHooks:
             f"[giugan] generator iteration {self.generator_iteration}: "
             + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
         )
-        if command is not None and self.trainer.is_global_zero:
-            self._write_report(values, command)
+        if command is not None:
+            folder = self.trainer.log_dir or self.trainer.default_root_dir  # a broadcast: every rank
+            if self.trainer.is_global_zero:
+                self._write_report(values, command, folder)
         return values
 
-    def _write_report(self, values: dict[str, float], command: str) -> None:
+    def _write_report(self, values: dict[str, float], command: str, folder: str) -> None:
         trainer, datamodule = self.trainer, self.trainer.datamodule
         context = {
             "command": command,
@@ -86,9 +94,7 @@ class EvaluationHooks:
                 "world_size": trainer.world_size,
             },
         }
-        path = self.evaluator.write_report(
-            trainer.log_dir or trainer.default_root_dir, values, context, report_filename(command)
-        )
+        path = self.evaluator.write_report(folder, values, context, report_filename(command))
         rank_zero_info(f"[giugan] wrote {path}")
 
     def validation_step(self, batch: int, batch_idx: int) -> None:

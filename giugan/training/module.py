@@ -43,6 +43,7 @@ from giugan.training.checks import (
     resolve_networks,
     validate_settings,
 )
+from giugan.training.distributed import announce_world_size_change
 from giugan.training.evaluation import Evaluator
 from giugan.training.evaluation_hooks import EvaluationHooks
 from giugan.training.steps import StepBackend, StepSettings, generator_iteration
@@ -331,12 +332,25 @@ class GANModule(EvaluationHooks, LightningModule):
             **checkpoint_architecture(self.generator, self.discriminator, self.hparams.preset),
             "generator_iteration": self.generator_iteration,
             "evaluation": self.evaluator.state_dict() if self.evaluator is not None else {},
+            "world_size": self.trainer.world_size,
         }
+
+    def _attached_trainer(self) -> Any:
+        """The trainer, or None when the module is used without one."""
+        try:
+            return self.trainer
+        except RuntimeError:
+            return None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("giugan")
         check_checkpoint_architecture(saved, self.generator, self.discriminator, self.hparams.preset)
         self.generator_iteration = int(saved["generator_iteration"])
+        trainer = self._attached_trainer()  # None in GANModule.load_from_checkpoint
+        if trainer is not None and announce_world_size_change(
+            saved.get("world_size"), trainer.world_size, trainer.state.fn
+        ):
+            compat.forget_training_data_position(checkpoint, trainer.datamodule)
         if self.evaluator is not None:
             self.evaluator.load_state_dict(saved.get("evaluation", {}))
 

@@ -41,6 +41,21 @@ def release_held_locks(started: bool = True) -> None:
             lock.release_and_forget()
 
 
+def remove_stale_checkpoint_files(folder: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files a killed checkpoint write left in ``folder``; return their names.
+
+    ``AtomicCheckpointIO`` writes ``.<name>.<random>.tmp`` and renames it; a ``kill -9`` or power
+    loss during the write leaves the temporary file (never a damaged checkpoint). Called only by
+    the run that holds the run directory's lock, so no live writer owns such a file.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.ckpt.*.tmp"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
 class RunDirectoryInUseError(RuntimeError):
     """Another run owns the directory (or a dead one left its lock behind)."""
 

@@ -98,6 +98,13 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
         )
         self.every_n_generator_iterations = every_n_generator_iterations
+        #: The generator iteration of the latest ``last.ckpt`` this callback wrote (None: none yet).
+        self.last_saved_iteration: int | None = None
+
+    def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        if self.save_last:
+            self.last_saved_iteration = int(getattr(trainer.lightning_module, "generator_iteration", 0))
 
     def _monitor_candidates(self, trainer: Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)

@@ -66,6 +66,8 @@ class FeatureMaps(Callback):
 
     def draw(self, trainer: Trainer, pl_module: LightningModule) -> str | None:
         """Write (and log) the maps of the current networks; return the PNG's path (rank 0)."""
+        # trainer.log_dir broadcasts under DDP: every rank asks for it, only rank 0 draws.
+        folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "inspect")
         if not trainer.is_global_zero or self.layer is None:
             return None
         iteration = pl_module.generator_iteration
@@ -76,7 +78,6 @@ class FeatureMaps(Callback):
             discriminator_maps(discriminator, self._real_images(trainer), self.layer),
             discriminator_maps(discriminator, fake, self.layer),
         ])
-        folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "inspect")
         path = str(save_maps(maps, os.path.join(folder, f"maps-{iteration:08d}.png")))
         for logger in trainer.loggers:
             log_image = getattr(logger, "log_image", None)

@@ -148,11 +148,12 @@ class ImageWriter(BasePredictionWriter):
         return sheet.permute(0, 3, 1, 4, 2).reshape(self.interpolation_rows * height, -1, channels).numpy()
 
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        folder = self.folder(trainer)  # every rank: trainer.log_dir broadcasts under DDP
         if self.interpolation_steps and trainer.is_global_zero:
-            os.makedirs(self.folder(trainer), exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             sheet = self.interpolation_sheet(pl_module)
             Image.fromarray(sheet.squeeze(-1) if sheet.shape[-1] == 1 else sheet).save(
-                os.path.join(self.folder(trainer), "interpolation.png")
+                os.path.join(folder, "interpolation.png")
             )
         if not self._stored:
             return
@@ -160,4 +161,4 @@ class ImageWriter(BasePredictionWriter):
         images = np.concatenate([x for _, x in self._stored])
         self._stored = []
         name = "images.npz" if trainer.world_size == 1 else f"images_rank{trainer.global_rank}.npz"
-        np.savez_compressed(os.path.join(self.folder(trainer), name), index=indices, images=images)
+        np.savez_compressed(os.path.join(folder, name), index=indices, images=images)

@@ -19,7 +19,9 @@ class SampleGrid(Callback):
 
     Files: ``<run dir>/samples/iter-<iteration:08d>.png`` (and ``latest.png``). The same pixels
     (an ``H x W x 3`` uint8 array, as the PNG holds) go to every logger that can take images
-    (W&B: key ``samples``, at step ``generator_iteration``). Only rank 0 does this work.
+    (W&B: key ``samples``, at step ``generator_iteration``). Under DDP every rank draws the grid
+    and asks for the run folder (``trainer.log_dir`` is a broadcast, and a generator with
+    synchronised BatchNorm in train mode gathers across ranks); only rank 0 writes.
 
     Args:
         every: period of the grids in generator iterations (one more at the end of training).
@@ -48,11 +50,11 @@ class SampleGrid(Callback):
         return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
 
     def save(self, trainer: Trainer, pl_module: LightningModule) -> str | None:
-        if not trainer.is_global_zero:
-            return None
         iteration = pl_module.generator_iteration
         grid = self._grid(pl_module)
         folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "samples")
+        if not trainer.is_global_zero:
+            return None
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"iter-{iteration:08d}.png")
         Image.fromarray(grid).save(path)

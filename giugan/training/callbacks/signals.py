@@ -1,13 +1,19 @@
 """SIGTERM and SIGINT end a run at a generator-iteration boundary with a checkpoint and exit 143/130.
 
-Lightning already turns SIGTERM into a ``SIGTERMException`` raised after the current training
-batch (one batch = one generator iteration), shared by all DDP ranks. :class:`GracefulStop`
-routes SIGINT (Ctrl-C) through the same path instead of Python's immediate ``KeyboardInterrupt``,
-remembers which signal came, and writes ``last.ckpt`` (atomically, see ``AtomicCheckpointIO``)
-when the exception arrives. Further signals while that checkpoint is written are ignored with a
-message, so a second Ctrl-C can neither abort the save nor leave a half file. The command line
-then exits with ``128 + signal`` (143 for SIGTERM, 130 for SIGINT), so ``fit && test`` pipelines
-and schedulers see that the run did not finish.
+:class:`GracefulStop` handles both signals itself: its handler only remembers which signal came
+(no collective and no exception inside a signal handler). At the end of every generator iteration
+all ranks agree on a stop with one small all-reduce (the largest signal number any rank received),
+so a signal delivered to one rank (the launching process, a ``kill`` of one pid) or to all of them
+at slightly different moments (Ctrl-C in a terminal, SLURM, torchrun forwarding it) stops every
+rank after the same iteration. Lightning's stop-after-batch path then raises on every rank, and
+``last.ckpt`` is written (atomically, see ``AtomicCheckpointIO``; rank 0 writes, all ranks enter the
+save's barrier). Further signals while that checkpoint is written are ignored with a message, so a
+second Ctrl-C can neither abort the save nor leave a half file. The command line then exits with
+``128 + signal`` (143 for SIGTERM, 130 for SIGINT) on every rank, so ``fit && test`` pipelines and
+schedulers see that the run did not finish.
+
+Lightning's own SIGTERM handler is replaced once training starts: it broadcasts from inside the
+handler, which deadlocks when the signal lands while the ranks are in another collective.
 
 SLURM preemption: with Lightning's SLURM environment (``auto_requeue``, the default under
 ``srun``), the requeue signal (SIGUSR1, ``#SBATCH --signal=SIGUSR1@90``) makes Lightning save
@@ -23,6 +29,7 @@ import sys
 import threading
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from giugan import compat
@@ -77,11 +84,8 @@ class GracefulStop(Callback):
             f"then writing last.ckpt and stopping.",
             file=sys.stderr,
         )
-        previous = self._previous.get(signum)
-        if signum == signal.SIGTERM and callable(previous):
-            previous(signum, frame)  # Lightning's own: tells the DDP ranks, raises after the batch
-        else:
-            compat.request_stop_after_batch(self._trainer)
+        if self._trainer.world_size == 1:
+            compat.request_stop_after_batch(self._trainer)  # one process: no agreement needed
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit" or threading.current_thread() is not threading.main_thread():
@@ -91,6 +95,24 @@ class GracefulStop(Callback):
         for signum in EXIT_STATUS:
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._handle)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Lightning installed its SIGTERM handler after `setup` (chaining ours behind it); its
+        # in-handler broadcast must not run under DDP, so ours is the only one from here on.
+        if self._previous and threading.current_thread() is threading.main_thread():
+            for signum in EXIT_STATUS:
+                signal.signal(signum, self._handle)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        """Every rank, after every generator iteration: stop together if any rank got a signal."""
+        if trainer.world_size == 1 or not torch.distributed.is_initialized():
+            return
+        received = torch.tensor([self.received or 0], device=trainer.strategy.root_device)
+        torch.distributed.all_reduce(received, op=torch.distributed.ReduceOp.MAX)
+        agreed = int(received.item())
+        if agreed:
+            self.received = self.received or agreed
+            compat.request_stop_after_batch(trainer)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if not (self.done and self.keep_handlers_after_stop):
@@ -110,13 +132,19 @@ class GracefulStop(Callback):
         callback = trainer.checkpoint_callback
         folder = getattr(callback, "dirpath", None)
         path = os.path.join(folder, "last.ckpt") if folder else None
+        iteration = int(getattr(pl_module, "generator_iteration", 0))
+        # The periodic save of this very iteration wrote it already: written once. (The same
+        # answer on every rank, as it must be: the save below is collective.)
+        path_written_already = getattr(callback, "last_saved_iteration", None) == iteration
         self.saving = True
+        # Every rank ends with 128 + signal; the launching process must live to report its own.
+        compat.stop_watching_child_processes()
         try:
-            if path is not None:
+            if path is not None and not path_written_already:
                 trainer.save_checkpoint(path, weights_only=False)
         finally:
             self.saving = False
-        self.stopped = RunStopped(self.received, int(getattr(pl_module, "generator_iteration", 0)), path)
+        self.stopped = RunStopped(self.received, iteration, path)
         self.stopped.callback = self
         LAST_STOP[:] = [self.stopped]
         self.done = True
