@@ -117,10 +117,10 @@ def launch(folder: Path, launcher: str, iterations: int, *extra: str, processes:
     if launcher == "single":
         commands = [(module + fit_arguments(iterations, *extra), environment())]
     elif launcher == "spawn":
-        commands = [(module + fit_arguments(iterations, "--trainer.devices", str(processes), *extra), environment())]
+        commands = [(module + fit_arguments(iterations, *extra, "--trainer.devices", str(processes)), environment())]
     elif launcher == "torchrun":
         command = torchrun() + ["--nproc_per_node", str(processes), "--master_port", str(free_port()),
-                                "-m", "giugan"] + fit_arguments(iterations, "--trainer.devices", str(processes), *extra)
+                                "-m", "giugan"] + fit_arguments(iterations, *extra, "--trainer.devices", str(processes))
         commands = [(command, environment())]
     elif launcher == "torchrun_nodes":
         endpoint = f"localhost:{free_port()}"

@@ -35,6 +35,7 @@ from .launchers import (
 
 pytestmark = pytest.mark.slow
 ITERATIONS = 6
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stop_lines(output: str, name: str) -> list[int]:
@@ -60,14 +61,23 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run.run_dir()
 
 
+DDP_CONFIG = ["--config", str(ROOT / "configs" / "trainer" / "ddp.yaml"), "--trainer.accelerator", "cpu"]
+
+
 @pytest.mark.parametrize(
-    ("launcher", "processes"),
-    [("spawn", 2), ("spawn", 3), ("torchrun", 2), ("torchrun_nodes", 2), ("slurm", 2)],
+    ("launcher", "processes", "spelling"),
+    [
+        ("spawn", 2, DDP_CONFIG),  # the shipped DDP config
+        ("spawn", 3, []),  # --trainer.devices 3 alone (Lightning picks DDP)
+        ("torchrun", 2, ["--trainer.strategy", "ddp"]),
+        ("torchrun_nodes", 2, []),
+        ("slurm", 2, []),  # the README's script: configs/trainer/multinode.yaml
+    ],
 )
 def test_every_launcher_writes_the_files_of_one_run(
-    launcher: str, processes: int, one_process: Path, tmp_path: Path
+    launcher: str, processes: int, spelling: list[str], one_process: Path, tmp_path: Path
 ) -> None:
-    run = launch(tmp_path, launcher, ITERATIONS, processes=processes)
+    run = launch(tmp_path, launcher, ITERATIONS, *spelling, processes=processes)
     codes = run.wait()
     output = run.output()
     assert codes == [0] * len(codes), output[-4000:]
