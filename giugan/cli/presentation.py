@@ -22,12 +22,15 @@ def quiet_library_notices() -> None:
     * Lightning's caution about an ``IterableDataset`` with ``__len__`` under several loader
       workers: the only one in giugan is the evaluation's sample counts
       (``giugan.training.evaluation.SampleBatches``), already split per rank and loaded without
-      workers, so the caution never applies (giugan's image datasets are map-style).
+      workers, so the caution never applies (giugan's image datasets are map-style);
+    * torchdata's own call of torch's deprecated ``set_vital`` (printed once per loader, on every
+      rank), fixed on torchdata's side, not ours.
     """
     import logging
 
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+    warnings.filterwarnings("ignore", message=r"'set_vital' is deprecated", module=r"torchdata\.")
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _DropLightningTips) for f in rank_zero.filters):
         rank_zero.addFilter(_DropLightningTips())
