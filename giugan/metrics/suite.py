@@ -144,8 +144,11 @@ class GenerativeMetrics(nn.Module):
             self._build()
 
     def _build(self) -> None:
-        """Build the extractor, the scores and the reference store (once)."""
-        self._built = True
+        """Build the extractor, the scores and the reference store (once).
+
+        ``_built`` is set only once everything exists: a build that raises (e.g. the Inception
+        weights cannot be had) leaves a suite that Lightning's teardown can still move to the CPU.
+        """
         network, self.unavailable_reason = shared_extractor(
             self.extractor_name, self.weights_path, self.weights_sha256, self.on_missing_weights, self.resize
         )
@@ -156,6 +159,7 @@ class GenerativeMetrics(nn.Module):
         self.available = network is not None
         self.reference = ReferenceStatistics(self.cache_dir, self.extractor_name, network)
         self.scores = nn.ModuleDict(build_scores(self.settings, self.enabled, network)).to(self.device)
+        self._built = True
 
     def __getattr__(self, name: str) -> Any:
         if name in _BUILT_ON_FIRST_USE and not self.__dict__.get("_built", True):

@@ -226,3 +226,20 @@ def test_autocast_does_not_change_the_protocol(standin_metrics) -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         scores = filled(standin_metrics()).compute()
     assert scores == expected
+
+
+def test_a_suite_whose_weights_cannot_be_had_still_moves_to_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning's teardown calls ``.cpu()`` on a suite whose lazy build has just raised: the
+    user must see the weights error, not an AttributeError from the half-built suite."""
+    from giugan.metrics import suite as suite_module
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise InceptionWeightsUnavailable("no weights here")
+
+    monkeypatch.setattr(suite_module, "shared_extractor", unavailable)
+    metrics = GenerativeMetrics(extractor="inception", weights_path=None)
+    with pytest.raises(InceptionWeightsUnavailable):
+        _ = metrics.available
+    assert metrics.cpu() is metrics  # no AttributeError
+    with pytest.raises(InceptionWeightsUnavailable):  # still unbuilt: asked again, the same answer
+        _ = metrics.scores
