@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from giugan.messages import first_line
+
 #: Environment variable naming a local Inception weights file.
 WEIGHTS_ENV_VAR = "GIUGAN_INCEPTION_WEIGHTS"
 #: File name of torch-fidelity's TF-ported InceptionV3 weights (also its torch hub cache name).
@@ -230,7 +232,7 @@ class InceptionExtractor(nn.Module):
         except Exception as err:
             raise InvalidInceptionWeights(
                 f"The Inception weights file '{path}' (sha256 {digest[:16]}...) cannot be read as "
-                f"a PyTorch state dict ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+                f"a PyTorch state dict ({type(err).__name__}: {first_line(err)}). "
                 + hint
             ) from err
         if not isinstance(state_dict, dict) or not all(
@@ -250,7 +252,7 @@ class InceptionExtractor(nn.Module):
         except Exception as err:  # strict load_state_dict: missing/unexpected keys, wrong shapes
             raise InvalidInceptionWeights(
                 f"The file '{path}' (sha256 {digest[:16]}...) is not a valid InceptionV3 state "
-                f"dict for torch-fidelity's network: {str(err).splitlines()[0][:300]}. " + hint
+                f"dict for torch-fidelity's network: {first_line(err, 300)}. " + hint
             ) from err
         self.network.requires_grad_(False)
         self.weights_path = str(path)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from giugan.messages import first_line
 from giugan.metrics.extractors import sha256_of_file
 
 __all__ = [
@@ -160,7 +161,7 @@ def load_shapes_judge(path: str | Path | None = None, sha256: str | None = None)
     except Exception as err:  # re-raised with the file named
         raise InvalidJudgeWeights(
             f"The file '{path}' is not a shapes judge's state dict ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:200]}). Pass a file written by "
+            f"{first_line(err)}). Pass a file written by "
             "'python scripts/train_shapes_judge.py'."
         ) from err
     return judge.eval().requires_grad_(False)

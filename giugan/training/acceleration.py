@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from giugan import compat
+from giugan.messages import first_line
 
 
 class CompiledForward:
@@ -35,7 +36,7 @@ class CompiledForward:
             try:
                 return self.compiled(inputs)
             except compat.compile_errors() as error:  # compile-time failure: nothing ran yet
-                self.failed = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+                self.failed = f"{type(error).__name__}: {first_line(error, 300)}"
                 warnings.warn(
                     f"model.init_args.compile_networks: torch.compile of the {self.name} failed "
                     f"({self.failed}); training continues with the eager {self.name}, which "

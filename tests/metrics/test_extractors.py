@@ -124,6 +124,14 @@ def test_no_network_and_no_cache_gives_the_paragraph(tmp_path: Path, monkeypatch
     assert resolve_inception_weights() == cached and len(calls) == 1
 
 
+def test_an_empty_weights_file_is_a_clear_error(tmp_path: Path) -> None:
+    empty = tmp_path / INCEPTION_WEIGHTS_FILENAME
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInceptionWeights, match=r"EOFError: the file is empty or ends early") as info:
+        InceptionExtractor(empty)
+    assert INCEPTION_WEIGHTS_URL in str(info.value)
+
+
 def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     garbage = tmp_path / INCEPTION_WEIGHTS_FILENAME
     garbage.write_bytes(b"<html>404 Not Found</html>" * 10)
