@@ -33,6 +33,7 @@ from giugan.metrics import (
     GenerativeMetrics,
     InceptionWeightsUnavailable,
     compute_reference_statistics,
+    unavailable_message,
 )
 from giugan.training.evaluation import Evaluator
 
@@ -255,14 +256,13 @@ def main(argv: list[str]) -> int:
             prefix += ["--data", yaml.safe_dump(data)]
     config = parser.parse_args(prefix + list(argv))
     samples = read_images(config.samples, "samples")
-    try:
+    try:  # the extractor is built here, or on first use (the first `available`)
         init = parser.instantiate_classes(config)
+        metrics: GenerativeMetrics = init.metrics.to(torch.device(config.device))
+        available = metrics.available
     except InceptionWeightsUnavailable as err:  # a RuntimeError: shown as one paragraph here
-        raise FileNotFoundError(
-            f"{err} With giugan eval, give the file as --metrics.weights_path."
-        ) from err
-    metrics: GenerativeMetrics = init.metrics.to(torch.device(config.device))
-    if not metrics.available:
+        raise FileNotFoundError(unavailable_message(err.reason, option="--metrics.weights_path")) from err
+    if not available:
         raise ValueError(f"The metrics are unavailable. {metrics.unavailable_reason}")
     if metrics.needs_real or config.reference is not None or init.data is not None:
         real, reference_id, num_real, source = _reference(config, init, samples)

@@ -26,6 +26,7 @@ from giugan.metrics.extractors import (
     StandInExtractor,
     build_extractor,
     resolve_inception_weights,
+    unavailable_message,
 )
 from giugan.metrics.fid import frechet_distance
 from giugan.metrics.precompute import compute_reference_statistics
@@ -50,4 +51,5 @@ __all__ = [
     "quantize_images",
     "reference_file_path",
     "resolve_inception_weights",
+    "unavailable_message",
 ]

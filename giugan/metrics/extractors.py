@@ -67,20 +67,29 @@ ResizeName = Literal["tensorflow", "clean"]
 
 
 class InceptionWeightsUnavailable(RuntimeError):
-    """The Inception weights file is missing and cannot be downloaded."""
+    """The Inception weights file is missing and cannot be downloaded.
+
+    ``reason`` is the cause alone, so that a command with other option names (``giugan eval``'s
+    ``--metrics.weights_path``) can say the same with its own (:func:`unavailable_message`).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(unavailable_message(reason))
+        self.reason = reason
 
 
 class InvalidInceptionWeights(ValueError):
     """A weights file exists but is not the expected InceptionV3 state dict."""
 
 
-def _unavailable_message(reason: str) -> str:
+def unavailable_message(reason: str, option: str = f"--model.{WEIGHTS_CONFIG_KEY}") -> str:
+    """The paragraph for missing Inception weights; ``option`` is the command's own flag."""
     return (
         f"The Inception weights needed for FID/IS/KID are unavailable: {reason}. giugan measures "
         "with torch-fidelity's TF-compatible InceptionV3, whose weights file is "
         f"'{INCEPTION_WEIGHTS_FILENAME}', published at {INCEPTION_WEIGHTS_URL}. Download it on a "
         "machine with internet access, copy it to this machine and point to it with the config "
-        f"key `{WEIGHTS_CONFIG_KEY}` (e.g. `--model.{WEIGHTS_CONFIG_KEY} /path/to/"
+        f"key `{WEIGHTS_CONFIG_KEY}` (e.g. `{option} /path/to/"
         f"{INCEPTION_WEIGHTS_FILENAME}`) or the environment variable {WEIGHTS_ENV_VAR}, or put "
         f"it in the torch hub cache ({_hub_cache_path()}) where it is found automatically. To "
         "train without these metrics set `metrics.init_args.on_missing_weights: warn`; "
@@ -147,7 +156,7 @@ def resolve_inception_weights(weights_path: str | Path | None = None) -> Path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise InceptionWeightsUnavailable(
-                _unavailable_message(f"{source} points at '{path}', which is not an existing file")
+                f"{source} points at '{path}', which is not an existing file"
             )
         return path
     cached = _hub_cache_path()
@@ -157,15 +166,11 @@ def resolve_inception_weights(weights_path: str | Path | None = None) -> Path:
         _download_weights(INCEPTION_WEIGHTS_URL, cached)
     except Exception as err:  # no network, proxy, HTTP error, disk: all mean "unavailable"
         raise InceptionWeightsUnavailable(
-            _unavailable_message(
-                f"no local file was given and downloading it to '{cached}' failed "
-                f"({type(err).__name__}: {err})"
-            )
+            f"no local file was given and downloading it to '{cached}' failed "
+            f"({type(err).__name__}: {err})"
         ) from err
     if not cached.is_file():
-        raise InceptionWeightsUnavailable(
-            _unavailable_message(f"the download finished but '{cached}' does not exist")
-        )
+        raise InceptionWeightsUnavailable(f"the download finished but '{cached}' does not exist")
     return cached
 
 

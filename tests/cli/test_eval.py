@@ -156,7 +156,7 @@ def test_every_option_has_help_text() -> None:
         (lambda r, f, t: [str(f), "--reference", str(r), "--metrics.resize", "clean"], r"resize: clean` applies to the Inception"),
         (
             lambda r, f, t: [str(f), "--reference", str(r), "--metrics.weights_path", str(t / "none.pth")],
-            r"Inception weights .* are unavailable.*give the file as --metrics.weights_path",
+            r"Inception weights .* are unavailable.*`--metrics\.weights_path /path/to/",
         ),
     ],
     ids=["missing-samples", "no-reference", "npz-without-images", "size-mismatch", "clean-stand-in", "no-weights"],
@@ -172,4 +172,5 @@ def test_bad_input_is_one_paragraph_with_status_2(folders, tmp_path: Path, capsy
     error = capsys.readouterr().err
     assert error.startswith("giugan: ") and len(error.strip().splitlines()) == 2  # + the debug hint
     assert __import__("re").search(message, error), error
+    assert "--model." not in error  # only options that `giugan eval` takes
     assert not (tmp_path / "out").exists()  # a refused command writes nothing
