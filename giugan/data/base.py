@@ -38,6 +38,13 @@ __all__ = [
 ]
 
 
+
+class DataDownloadFailed(OSError):
+    """A data set could not be downloaded; the message says how to provide it offline.
+
+    An ``OSError``: the command line shows it as one paragraph with exit status 2.
+    """
+
 class CorruptDataError(ValueError):
     """A data file exists but cannot be read as the expected format.
 

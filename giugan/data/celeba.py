@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
-from giugan.data.base import CorruptDataError, ImageDataModule, path_digest
+from giugan.data.base import CorruptDataError, DataDownloadFailed, ImageDataModule, path_digest
 from giugan.data.files import ImageFileDataset, list_image_files
 from giugan.data.transforms import ImageTransform
 from giugan.messages import first_few
@@ -237,7 +237,7 @@ class CelebADataModule(ImageDataModule):
 
             CelebA(root=str(self.root), split="all", target_type=[], download=True)
         except Exception as error:
-            raise RuntimeError(
+            raise DataDownloadFailed(
                 f"Downloading CelebA into {(self.root / 'celeba').resolve()} failed "
                 f"({type(error).__name__}: {error}). torchvision downloads from Google Drive and "
                 "needs the 'gdown' package, network access and a Drive quota that is often "

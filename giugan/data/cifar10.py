@@ -23,7 +23,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from giugan.data.base import CorruptDataError, ImageDataModule, InMemoryImageDataset
+from giugan.data.base import (
+    CorruptDataError,
+    DataDownloadFailed,
+    ImageDataModule,
+    InMemoryImageDataset,
+)
 from giugan.validation import check_bool, check_choice, check_path
 
 __all__ = ["CIFAR10DataModule", "read_cifar10_batch"]
@@ -207,7 +212,7 @@ class CIFAR10DataModule(ImageDataModule):
 
             CIFAR10(root=str(self.root), train=True, download=True)
         except Exception as error:
-            raise RuntimeError(
+            raise DataDownloadFailed(
                 f"Downloading CIFAR-10 into {self.root.resolve()} failed ({type(error).__name__}: "
                 f"{error}). Without network access, download cifar-10-python.tar.gz from "
                 "https://www.cs.toronto.edu/~kriz/cifar.html elsewhere, extract it so that "

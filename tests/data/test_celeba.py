@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from giugan.data import CelebADataModule, CorruptDataError
+from giugan.data.base import DataDownloadFailed
 
 from .helpers import CELEBA_PARTITION, truncated_jpeg, write_celeba_images, write_celeba_torchvision
 
@@ -159,7 +160,7 @@ def test_download_failure_explains_manual_fix(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(torchvision.datasets, "CelebA", no_gdown)
     dm = make(tmp_path, download=True)
     assert dm.reference_id == "celeba-train-32-crop140"  # the layout download will create
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(DataDownloadFailed) as info:  # an OSError: one paragraph, exit 2
         dm.prepare_data()
     message = str(info.value)
     assert "gdown" in message and "list_eval_partition.txt" in message

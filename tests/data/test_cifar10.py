@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from giugan.data import CIFAR10DataModule, CorruptDataError
+from giugan.data.base import DataDownloadFailed
 from giugan.data.cifar10 import read_cifar10_batch
 
 from .helpers import (
@@ -181,7 +182,7 @@ def test_failed_download_explains_the_offline_fix(tmp_path: Path, monkeypatch) -
         raise OSError("Network is unreachable")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(DataDownloadFailed) as info:  # an OSError: one paragraph, exit 2
         make(tmp_path, download=True).prepare_data()
     message = str(info.value)
     assert "Network is unreachable" in message and "cifar-10-python.tar.gz" in message
