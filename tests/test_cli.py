@@ -256,3 +256,21 @@ def test_model_summary_shows_giugan_params_and_macs() -> None:
     summary.on_fit_start(SimpleNamespace(is_global_zero=True), module)
     total = next(line for line in summary.table.splitlines() if line.strip().startswith("total"))
     assert "4.341M" in total  # GIU-GANs Table 5 DCGAN: 4,341,248 parameters
+
+
+def test_test_and_validate_without_a_config_name_the_runs_config_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    checkpoints = tmp_path / "runs" / "r" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "last.ckpt").write_bytes(b"not read")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["validate", "--ckpt_path", "runs/r/checkpoints/last.ckpt"]) == 2
+    assert "add --config runs/<name>/config.yaml" in capsys.readouterr().err  # the run saved none
+    (tmp_path / "runs" / "r" / "config.yaml").write_text("model: {}\n")
+    assert main(["test", "--ckpt_path=runs/r/checkpoints/last.ckpt"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("giugan: `giugan test` rebuilds") and "add --config runs/r/config.yaml" in error
+    assert len(error.strip().splitlines()) == 2  # one paragraph and the debug hint
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [*before, Path("runs/r/config.yaml")]

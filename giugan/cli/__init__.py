@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             return evaluate_main(args[1:])
         if checkpoint_only_prediction(args):
             return predict_from_checkpoint(args)
+        refuse_evaluation_without_config(args)
         if argv is not None:
             GiuganCLI(args=args)  # expands composed configs (``__base__``) itself
             return 0
@@ -102,6 +103,44 @@ def checkpoint_only_prediction(args: list[str]) -> bool:
     """``giugan predict --ckpt_path FILE`` with no ``--config``."""
     words = [a.split("=", 1)[0] for a in args]
     return bool(args) and args[0] == "predict" and "--ckpt_path" in words and not {"--config", "-c"} & set(words)
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in ``args`` (None when absent)."""
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def refuse_evaluation_without_config(args: list[str]) -> None:
+    """``giugan test|validate --ckpt_path X`` without ``--config``: name the run's config.yaml.
+
+    Evaluation rebuilds the run's data module (its reference split) and metrics from the run's
+    config; without it LightningCLI would only say that ``data`` is required.
+    """
+    words = [a.split("=", 1)[0] for a in args]
+    if not args or args[0] not in ("test", "validate") or {"--config", "-c"} & set(words):
+        return
+    if any(w in ("-h", "--help", "--print_config") or w.startswith(("--data", "--model")) for w in words):
+        return  # help, or the settings given one by one
+    checkpoint = _option_value(args, "--ckpt_path")
+    run_config = None
+    if checkpoint and os.path.isfile(checkpoint):
+        candidate = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.yaml")
+        run_config = candidate if os.path.isfile(candidate) else None
+    fix = (
+        f"add --config {os.path.relpath(run_config)} (the config `giugan fit` saved beside the "
+        f"run's checkpoints)" if run_config
+        else "add --config runs/<name>/config.yaml, the config `giugan fit` saved for the run the "
+        "checkpoint comes from"
+    )
+    raise ValueError(
+        f"`giugan {args[0]}` rebuilds the run's data (its reference images) and metrics from the "
+        f"run's config, and none was given: {fix}."
+    )
 
 
 def predict_from_checkpoint(args: list[str]) -> int:
