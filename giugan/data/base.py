@@ -288,7 +288,25 @@ class ImageDataModule(L.LightningDataModule, ABC):
                 "the loader would yield no batch at all. Lower 'batch_size' or "
                 "'batches_per_iteration', set 'drop_last: false', or use more images."
             )
+        self._check_leftover_batch(n)
         return self._loader(self._train_dataset, self.train_batch_size, train=True)
+
+    def _check_leftover_batch(self, n: int) -> None:
+        """With ``drop_last: false`` the last batch of a pass must still split into
+        ``batches_per_iteration`` (= ``n_critic``) mini-batches; refuse before training if not."""
+        trainer = getattr(self, "trainer", None)
+        world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+        per_rank = -(-n // world)  # Lightning's DistributedSampler pads every rank to this
+        leftover = per_rank % self.train_batch_size
+        if self.drop_last or self.batches_per_iteration == 1 or leftover % self.batches_per_iteration == 0:
+            return
+        raise ValueError(
+            f"drop_last: false keeps the last, smaller batch of every pass over the {n} training "
+            f"images: {leftover} images, which cannot be split into the batches_per_iteration = "
+            f"n_critic = {self.batches_per_iteration} mini-batches of one generator iteration. Set "
+            f"'drop_last: true' (the default: every step gets {self.batch_size} images per critic "
+            f"step), or choose batch_size and the number of images so that the last batch splits."
+        )
 
     def reference_dataloader(self) -> DataLoader:
         """Ordered loader over the reference split: no flips, ``eval_batch_size``, all images."""

@@ -272,3 +272,13 @@ def test_a_new_dataset_is_one_short_class_with_every_loader_setting() -> None:
     assert [tuple(b.shape) for b in dm.train_dataloader()] == [(3, 3, 16, 16)] * 2
     with pytest.raises(ValueError, match=r"Invalid value -1 for argument 'seed'"):
         Grey(seed=-1)
+
+
+def test_a_last_batch_that_cannot_split_into_n_critic_mini_batches_is_refused_naming_drop_last() -> None:
+    # 99 images in batches of 8 x 2: the last batch of a pass holds 3 images, not two halves
+    data = shapes(num_images=99, batch_size=8, batches_per_iteration=2, drop_last=False)
+    with pytest.raises(ValueError, match=r"drop_last: false keeps the last.*3 images.*'drop_last: true'"):
+        data.train_dataloader()
+    # a last batch of 4 splits into 2 mini-batches of 2; drop_last drops it
+    assert shapes(num_images=100, batch_size=8, batches_per_iteration=2, drop_last=False).train_dataloader()
+    assert shapes(num_images=99, batch_size=8, batches_per_iteration=2, drop_last=True).train_dataloader()
