@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import os
 import random
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,26 @@ class DataDownloadFailed(OSError):
 class CorruptDataError(ValueError):
     """A data file exists but cannot be read as the expected format.
 
-    The message names the file, what was expected, and how to fix it.
+    The message names the file, what was expected, and how to fix it. Raised inside a DataLoader
+    worker, torch re-raises it in the main process with the message "Caught CorruptDataError in
+    DataLoader worker process N. Original Traceback ..."; that is turned back into the original
+    message (and the worker named), so the user still reads the file and the fix.
     """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(_unwrapped_worker_message(str(message)), *args)
+
+
+def _unwrapped_worker_message(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    if not (first.startswith("Caught ") and "DataLoader worker process" in first):
+        return text
+    lines = [line for line in text.splitlines() if line.strip()]
+    match = re.match(r"^[\w.]+: (.*)$", lines[-1].strip()) if lines else None
+    if match is None:
+        return text
+    where = first.split(" in ", 1)[-1].rstrip(".")
+    return f"{match.group(1)} (met in {where})"
 
 
 def path_digest(path: str | os.PathLike[str]) -> str:

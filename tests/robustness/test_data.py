@@ -92,6 +92,17 @@ def test_corrupt_image_names_the_file_and_skip_corrupt(tmp_path: Path, bad_name:
     assert_one_paragraph(str(info.value), str(bad), "skip_corrupt: true")
 
 
+def test_a_corrupt_image_met_in_a_loader_worker_still_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    write_image(tmp_path / "a_good.png")
+    bad = truncated_jpeg(tmp_path / "b_truncated.jpg")
+    data = ImageFolderDataModule(root=str(tmp_path), num_workers=1, batch_size=1, eval_batch_size=1)
+    with pytest.raises(CorruptDataError) as info:
+        first_batches(data)
+    message = str(info.value)
+    assert_one_paragraph(message, str(bad), "skip_corrupt: true", "(met in DataLoader worker process 0)")
+    assert "Traceback" not in message
+
+
 def test_skip_corrupt_skips_and_counts_with_one_warning(tmp_path: Path) -> None:
     for name in ("a.png", "c.png", "e.png"):
         write_image(tmp_path / name, colour=(255, 0, 0))
