@@ -1,7 +1,7 @@
 """What the command line shows when a command fails: one paragraph and an exit status.
 
-Bad input (a value, a file, a YAML, a checkpoint, a run directory in use) exits with status 2 and
-the paragraph that names the key or file and the fix; a run stopped by SIGTERM or SIGINT exits
+Bad input (a value, a file, a YAML, a checkpoint, a run directory in use) and a NaN/inf stop exit
+with status 2 and the paragraph that names the key, file or value and the fix; a run stopped by SIGTERM or SIGINT exits
 with 143 or 130 after its checkpoint. Anything else is a bug and keeps its traceback. Set
 ``GIUGAN_DEBUG=1`` to see the full traceback of every failure.
 """
@@ -21,9 +21,13 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from jsonargparse import ArgumentError
 
     from giugan.metrics.extractors import InceptionWeightsUnavailable
+    from giugan.training.callbacks.guards import NonFiniteError
     from giugan.training.run_directory import RunDirectoryInUseError
 
-    return (ArgumentError, ValueError, OSError, RunDirectoryInUseError, InceptionWeightsUnavailable)
+    # NonFiniteError: a NaN/inf stop says what went bad, that the checkpoints are the last good
+    # state, and the resume that continues; its traceback would only bury that.
+    return (ArgumentError, ValueError, OSError, RunDirectoryInUseError, InceptionWeightsUnavailable,
+            NonFiniteError)
 
 
 def _bullets(text: str) -> list[str]:

@@ -25,7 +25,15 @@ import torch
 from torch import Tensor, nn
 
 from giugan.losses import AdversarialLoss, gradient_penalty
-from giugan.training.callbacks.guards import ensure_finite, total_grad_norm
+from giugan.training.callbacks.guards import (
+    NonFiniteError,
+    buffers_finite_flag,
+    ensure_finite,
+    floating_buffers,
+    non_finite_names,
+    stop_message,
+    total_grad_norm,
+)
 
 GPMode = Literal["same_step", "separate_step"]
 
@@ -128,7 +136,8 @@ def critic_step(
         backend.backward(total)
         grad_norm = _grad_norm(discriminator, settings)
         if settings.nan_guard:
-            backend.check({"loss_d": loss_d, "gp": penalty, "grad_norm_d": grad_norm})
+            backend.check({"loss_d": loss_d, "gp": penalty, "grad_norm_d": grad_norm,
+                           "buffers": _buffers_flag(generator, discriminator)})
         optimizer.step()
         if use_penalty and settings.gp_mode == "separate_step":
             penalty = gradient_penalty(discriminator, real, fake, alpha, backend.grad_scale())
@@ -170,7 +179,8 @@ def generator_step(
         backend.backward(loss_g)
         grad_norm = _grad_norm(generator, settings)
         if settings.nan_guard:
-            backend.check({"loss_g": loss_g, "grad_norm_g": grad_norm})
+            backend.check({"loss_g": loss_g, "grad_norm_g": grad_norm,
+                           "buffers": _buffers_flag(generator, discriminator)})
         optimizer.step()
     stats = {"loss_g": loss_g.detach()}
     if settings.grad_norms:
@@ -201,10 +211,36 @@ def generator_iteration(
             f"n_critic (the CLI links them)."
         )
     optimizer_g, optimizer_d = optimizers
-    for real in real_batches.chunk(n_critic):
-        d_stats = critic_step(generator, discriminator, optimizer_d, real, rng, settings, backend)
-    g_stats = generator_step(generator, discriminator, optimizer_g, real.shape[0], rng, settings, backend)
+    buffers = floating_buffers({"generator": generator, "discriminator": discriminator})
+    before = [b.clone() for b in buffers.values()] if settings.nan_guard else []
+    try:
+        for real in real_batches.chunk(n_critic):
+            d_stats = critic_step(generator, discriminator, optimizer_d, real, rng, settings, backend)
+        g_stats = generator_step(generator, discriminator, optimizer_g, real.shape[0], rng, settings, backend)
+    except NonFiniteError as error:
+        if not before:
+            raise
+        # The forward passes of this iteration already updated the buffers (BatchNorm running
+        # statistics, spectral-norm vectors): put back their values from before it, so the
+        # networks hold the last good state, and say which ones had gone bad.
+        bad_buffers = non_finite_names(buffers)
+        with torch.no_grad():
+            for buffer, saved in zip(buffers.values(), before):
+                buffer.copy_(saved)
+        bad = {k: v for k, v in getattr(error, "bad", {}).items() if k != "buffers"}
+        rates = {"optimizer_g": float(optimizer_g.param_groups[0]["lr"]),
+                 "optimizer_d": float(optimizer_d.param_groups[0]["lr"])}
+        iteration = getattr(error, "iteration", -1)
+        raised = NonFiniteError(stop_message(iteration, bad, bad_buffers, rates))
+        raised.iteration, raised.bad, raised.buffers = iteration, bad, bad_buffers
+        raise raised from None
     return {**d_stats, **g_stats}
+
+
+def _buffers_flag(generator: nn.Module, discriminator: nn.Module) -> Tensor:
+    """0 when every floating-point buffer of G and D is finite, NaN otherwise."""
+    buffers = floating_buffers({"generator": generator, "discriminator": discriminator})
+    return buffers_finite_flag(buffers.values())
 
 
 def _grad_norm(module: nn.Module, settings: StepSettings) -> Tensor:
