@@ -22,10 +22,12 @@ from giugan.training.callbacks import (
     ImageWriter,
     SampleGrid,
 )
+from giugan.training.callbacks.guards import FiniteCheckpoints
 from giugan.training.callbacks.progress import GeneratorDiscriminatorSummary
 from giugan.training.callbacks.signals import GracefulStop
 from giugan.training.distributed import DEFAULT_TIMEOUT_SECONDS, configure_distributed
 from giugan.training.module import GANModule
+from giugan.training.resume_changes import ApplyResumeChanges, read_changes
 from giugan.training.run_directory import (
     RunDirectoryLock,
     release_held_locks,
@@ -99,6 +101,7 @@ class GiuganCLI(LightningCLI):
         return words[0] if words and not words[0].startswith("-") else "fit"
 
     def _init_cli(self, args: list[str] | None, run: bool) -> None:
+        self._given_args = list(sys.argv[1:] if args is None else args)
         super().__init__(
             GANModule,
             LightningDataModule,
@@ -121,6 +124,7 @@ class GiuganCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        refuse_data_seed(self._given_args, config)
         apply_run_name(config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
@@ -134,6 +138,8 @@ class GiuganCLI(LightningCLI):
             keep_records_apart(trainer, self.subcommand)
         configure_distributed(trainer, config.get("ddp_timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
         trainer.callbacks.append(GracefulStop(keep_handlers_after_stop=True))
+        trainer.callbacks.append(FiniteCheckpoints())
+        trainer.callbacks.append(ApplyResumeChanges())
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         # Lightning's TQDM bar -> the same bar (same settings) with the generator iteration shown
@@ -209,6 +215,12 @@ class GiuganCLI(LightningCLI):
                     logger.continue_run = False
         else:
             check_resume(ckpt_path, self.model)
+            # A changed setting is applied (after Lightning restores the optimisers) and said
+            # once, or refused here, before any file is written.
+            changes = read_changes(ckpt_path, self.model, self.datamodule, self.trainer)
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, ApplyResumeChanges):
+                    callback.changes = changes
         if self.trainer.global_rank == 0:
             self.run_lock = RunDirectoryLock(self.trainer.log_dir or self.trainer.default_root_dir)
             self.run_lock.acquire()
@@ -216,6 +228,53 @@ class GiuganCLI(LightningCLI):
 
     def after_fit(self) -> None:
         release_held_locks()
+
+
+DATA_SEED_FLAGS = ("--data.init_args.seed", "--data.seed")
+
+
+def _given_data_seeds(args: list[str]) -> list[tuple[str, Any, Any]]:
+    """``(where, data seed, model seed of the same source or None)`` for each data seed given.
+
+    The command line and each ``--config`` file are sources; a saved ``config.yaml`` gives both
+    seeds (equal, the link wrote them).
+    """
+    import yaml
+
+    found: list[tuple[str, Any, Any]] = []
+    for index, word in enumerate(args):
+        flag, _, inline = word.partition("=")
+        value = inline if inline else (args[index + 1] if index + 1 < len(args) else None)
+        if flag in DATA_SEED_FLAGS and value is not None:
+            found.append(("the command line", value, None))
+        elif flag in ("--config", "-c") and value and os.path.isfile(value):
+            try:
+                with open(value) as handle:
+                    loaded = yaml.safe_load(handle)
+            except (OSError, yaml.YAMLError):
+                continue  # the parser reports an unreadable config itself
+            if not isinstance(loaded, dict) or not isinstance(loaded.get("data"), dict):
+                continue
+            data = loaded["data"]
+            seed = (data.get("init_args") or {}).get("seed") if isinstance(data.get("init_args"), dict) else data.get("seed")
+            model = loaded.get("model") if isinstance(loaded.get("model"), dict) else {}
+            if seed is not None:
+                found.append((value, seed, model.get("seed")))
+    return found
+
+
+def refuse_data_seed(args: list[str], config: Any) -> None:
+    """A data seed other than ``model.seed`` is refused: the link would silently replace it."""
+    model_seed = config.get("model", {}).get("seed") if hasattr(config, "get") else None
+    for where, seed, same_source_model_seed in _given_data_seeds(args):
+        expected = same_source_model_seed if same_source_model_seed is not None else model_seed
+        if str(seed) != str(expected):
+            raise ValueError(
+                f"data.init_args.seed {seed} (from {where}) would be ignored: the data order and "
+                f"flips are drawn from model.seed ({expected}), the run's one seed, which sets "
+                f"data.init_args.seed, the training noise and the sample grids together. Give "
+                f"--model.seed {seed} instead, or drop the data seed."
+            )
 
 
 def checkpoint_folder(trainer: Any) -> str:
