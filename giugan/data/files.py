@@ -64,13 +64,23 @@ def list_image_files(directory: Path, extensions: Iterable[str], recursive: bool
     """Sorted image paths under ``directory`` whose suffix (lower case) is in ``extensions``.
 
     Hidden files and folders (names starting with ``.``) are skipped. The order is the sorted
-    order of the relative POSIX paths, so it is the same on every machine.
+    order of the relative POSIX paths, so it is the same on every machine. Symbolic links to
+    folders are followed, but each real folder is listed once: a link back to a folder above it
+    (a loop) or a second link to a folder already listed adds nothing (the first path in sorted
+    order is kept).
     """
     allowed = set(extensions)
     found: list[str] = []
     if recursive:
+        visited = {os.path.realpath(directory)}
         for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            kept = []
+            for name in sorted(d for d in dirnames if not d.startswith(".")):
+                real = os.path.realpath(os.path.join(dirpath, name))
+                if real not in visited:
+                    visited.add(real)
+                    kept.append(name)
+            dirnames[:] = kept
             relative = Path(dirpath).relative_to(directory)
             for name in filenames:
                 if not name.startswith(".") and os.path.splitext(name)[1].lower() in allowed:
