@@ -42,7 +42,8 @@ def resume_advice(learning_rates: dict[str, float] | None = None) -> str:
     return (
         f"Resume from it with the same command plus --ckpt_path last and lower learning rates, "
         f"e.g. {_lower_rates(learning_rates)}{now}: a resume applies new learning rates to the "
-        f"restored optimisers. Or {ADVICE}."
+        f"restored optimisers (if it stops again at once, the checkpoint itself has drifted: give "
+        f"an earlier one, --ckpt_path <run>/checkpoints/iter-<N>.ckpt). Or {ADVICE}."
     )
 
 
@@ -64,7 +65,7 @@ def stop_message(
         )
     return (
         f"{what}. The optimiser step was not taken and no checkpoint holds a non-finite value, so "
-        f"the weights and every checkpoint already written are the last good state. "
+        f"the weights and every checkpoint already written are the last finite state. "
         f"{resume_advice(learning_rates)}"
     )
 
@@ -143,7 +144,7 @@ class FiniteCheckpoints(Callback):
         raise NonFiniteError(
             f"Non-finite values at generator iteration {iteration} ({shown}): the checkpoint of "
             f"this iteration was not written, so every checkpoint already written is the last "
-            f"good state. {resume_advice(rates)}"
+            f"finite state. {resume_advice(rates)}"
         )
 
 
