@@ -7,7 +7,9 @@ and its weights hash, resize, feature dimension, number of images, quantisation,
 versions). The file name is derived from a hash of the key and the key is stored inside the file;
 a file whose stored key differs, that cannot be read, or whose numbers are not finite is never
 trusted: :func:`read_reference_file` warns and returns ``None`` so the caller recomputes.
-Files are written atomically (temporary file in the same folder, then ``os.replace``).
+Files are written atomically (temporary file in the same folder, then ``os.replace``); the
+temporaries a killed writer left are removed by the next command that reads or writes the cache
+(those of dead processes of this host, or older than an hour: the cache is shared between runs).
 
 :class:`ReferenceStatistics` is the cache of one :class:`~giugan.metrics.GenerativeMetrics`: it
 builds keys, and loads and saves the real statistics of the enabled scores (every rank calls it;
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from giugan.atomic_files import glob_escape, remove_stale_temporaries, temporary_name
 from giugan.metrics.distributed import all_ranks_agree, rank_and_world
 from giugan.metrics.quantize import QUANTISATION
 from giugan.metrics.score import Score
@@ -61,8 +64,11 @@ def write_reference_file(path: str | Path, key: dict[str, Any], stats: dict[str,
         "key": json.loads(_canonical(key)),
         "stats": {name: value.detach().cpu() for name, value in stats.items()},
     }
+    remove_stale_temporaries(path.parent, f".{glob_escape(path.name)}.*.tmp")
+    # ``.<name>.<host>-<pid>.<random>.tmp``: the owner is in the name, so a later command can
+    # tell a temporary a killed writer left from one a live writer (another run) is filling.
     descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        dir=path.parent, prefix=temporary_name(path.name).removesuffix("tmp"), suffix=".tmp"
     )
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -234,6 +240,8 @@ class ReferenceStatistics:
         """
         self.check(key)
         path = self.path(key)
+        if rank_and_world()[0] == 0:
+            remove_stale_temporaries(path.parent, ".*.pt.*.tmp")  # killed writers, any key
         required: dict[str, tuple[int | None, ...]] = {}
         for score in scores:
             required.update(score.reference_shapes())

@@ -19,6 +19,7 @@ import os
 import socket
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,25 @@ TOKEN_VARIABLE = "GIUGAN_RUN_TOKEN"
 
 #: Locks this process holds (released by :func:`release_held_locks`, e.g. when a command ends).
 HELD: list[RunDirectoryLock] = []
+#: What the current start created outside the lock's folders (e.g. an offline W&B run), each an
+#: action that takes it back; run, newest first, when the start is refused.
+UNDO_ON_REFUSAL: list[Callable[[], None]] = []
+
+
+def undo_on_refusal(action: Callable[[], None]) -> None:
+    """Have ``action`` run if this command's start is refused (see :func:`release_held_locks`)."""
+    UNDO_ON_REFUSAL.append(action)
 
 
 def release_held_locks(started: bool = True) -> None:
-    """Release every lock this process holds; with ``started=False`` (a refused start) also
-    remove the folders taking the lock created, so the disk is as it was."""
+    """Release every lock this process holds; with ``started=False`` (a refused start) first take
+    back what the start created (:func:`undo_on_refusal`), then remove the folders taking the lock
+    created, so the disk is as it was."""
+    actions = UNDO_ON_REFUSAL[::-1]
+    UNDO_ON_REFUSAL.clear()
+    if not started:
+        for action in actions:
+            action()
     while HELD:
         lock = HELD.pop()
         if started:
@@ -53,6 +68,26 @@ def remove_stale_checkpoint_files(folder: str | os.PathLike[str]) -> list[str]:
         with contextlib.suppress(OSError):
             path.unlink()
             removed.append(path.name)
+    return removed
+
+
+def remove_stale_run_files(folder: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files killed writers left in the run directory ``folder``.
+
+    ``eval.json``, ``eval-validate.json`` and the other JSON records are written through
+    :func:`giugan.atomic_files.write_json_atomically` (``.<name>.<host>-<pid>.tmp``): those of
+    processes that no longer run are removed (a ``giugan test`` still writing keeps its own).
+    ``metrics.csv.tmp`` is written only by the run that holds the lock, so the next holder
+    removes it. Called by :meth:`RunDirectoryLock.acquire` once the lock is taken.
+    """
+    from giugan.atomic_files import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(folder, ".*.json.*.tmp")
+    leftover = Path(folder) / "metrics.csv.tmp"
+    if leftover.is_file():
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+            removed.append(leftover.name)
     return removed
 
 
@@ -110,6 +145,7 @@ class RunDirectoryLock:
         os.environ[TOKEN_VARIABLE] = record["token"]
         self._owned = True
         HELD.append(self)
+        remove_stale_run_files(self.folder)
 
     def _take_over_if_stale(self, holder: dict[str, Any] | None) -> None:
         """A lock left by a process of this host that is gone (kill -9, OOM) is reported and removed.
