@@ -1,7 +1,7 @@
 """How ``giugan`` names and records a run: ``--run_name``, W&B fields, evaluation records apart.
 
 * :func:`apply_run_name`: one name sets the CSV log's folder, the W&B run and the checkpoints;
-* :func:`wandb_run_fields`: W&B group, tags and job type from the config;
+* :func:`wandb_run_fields`: W&B group, tags, job type and the run config (:func:`wandb_run_config`);
 * :func:`keep_records_apart`: ``validate``/``test``/``predict`` never write into the training log;
 * :func:`config_from_checkpoint`: ``giugan predict --ckpt_path X`` without ``--config``.
 """
@@ -63,12 +63,53 @@ def apply_run_name(config: Any) -> None:
             entry.init_args["save_dir"] = os.path.join(root, name)
 
 
+def wandb_run_config(config: Any, subcommand: str) -> dict[str, Any]:
+    """The W&B run config: every setting of the command, so runs filter by any of them.
+
+    Sections as in ``config.yaml``: ``model``, ``data`` (``class_path`` and ``init_args``),
+    ``trainer`` (``precision``, ``devices``, ``strategy``, ``num_nodes``, ``accelerator``, ...;
+    loggers and callbacks by class path), ``checkpoint``, ``samples``; and at the top ``seed``
+    (``model.seed``, the one seed), ``data_class``, ``run_name``, ``ckpt_path`` and ``command``.
+    Values are JSON (paths and other objects as text); no key starts with ``_``.
+    """
+    import json
+
+    values = config.as_dict() if hasattr(config, "as_dict") else dict(config or {})
+    for key in ("config", "predictions", "__path__"):
+        values.pop(key, None)
+    trainer = values.get("trainer") or {}
+    if trainer.get("precision") is None:
+        trainer["precision"] = "32-true"  # Lightning's default
+    for key in ("logger", "callbacks", "plugins"):
+        entries = trainer.get(key)
+        if isinstance(entries, list | dict):
+            entries = entries if isinstance(entries, list) else [entries]
+            trainer[key] = [e.get("class_path", str(e)) if isinstance(e, dict) else str(e) for e in entries]
+    model, data = values.get("model") or {}, values.get("data") or {}
+    values.update(
+        command=subcommand,
+        seed=model.get("seed") if isinstance(model, dict) else None,
+        data_class=data.get("class_path") if isinstance(data, dict) else None,
+    )
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items() if not str(k).startswith("_")}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(json.loads(json.dumps(values, default=str)))
+
+
 def wandb_run_fields(config: Any, run_name: str, subcommand: str) -> dict[str, Any]:
-    """W&B ``group``, ``tags`` and ``job_type`` from the config, so a table's rows group by themselves.
+    """W&B ``group``, ``tags``, ``job_type`` and ``config`` from the config, so a table's rows group
+    by themselves.
 
     The group is the run name's table part: ``ablation_table4_k5`` -> ``ablation_table4``,
     ``cifar10_giu_gan`` -> ``cifar10`` (the rows of one results table); the tags are the dataset
-    (data module), the group, the model preset and the row (run name); the job type is the command.
+    (data module), the group, the model preset and the row (run name); the job type is the command;
+    the config is :func:`wandb_run_config`.
     """
     words = run_name.split("_")
     group = "_".join(words[:2]) if words[0] == "ablation" and len(words) > 2 else words[0]
@@ -76,7 +117,10 @@ def wandb_run_fields(config: Any, run_name: str, subcommand: str) -> dict[str, A
     dataset = data_class.rsplit(".", 1)[-1].removesuffix("DataModule").lower() or None
     preset = config.get("model", {}).get("preset") if hasattr(config, "get") else None
     tags = list(dict.fromkeys(t for t in (dataset, group, preset, run_name) if t))
-    return {"group": group, "tags": tags, "job_type": subcommand}
+    fields: dict[str, Any] = {"group": group, "tags": tags, "job_type": subcommand}
+    if hasattr(config, "get"):
+        fields["config"] = wandb_run_config(config, subcommand)
+    return fields
 
 
 def config_from_checkpoint(path: str) -> str:

@@ -11,6 +11,7 @@ generator iteration once.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from collections.abc import Mapping
@@ -66,6 +67,18 @@ class CSVLogger(_LightningCSVLogger):
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after ``step`` by an attempt that was killed (called on resume)."""
         self.experiment.truncate_after(step)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log a row; every row carries ``generator_iteration`` (from ``step`` when the row lacks it).
+
+        Evaluation values reach the loggers through ``self.log`` with the generator iteration as
+        Lightning's ``step``; training rows name it themselves. Either way the column is filled,
+        so a notebook can plot every series against the same column.
+        """
+        if step is not None and STEP_METRIC not in metrics:
+            metrics = {**metrics, STEP_METRIC: int(step)}
+        super().log_metrics(metrics, step)
 
 
 
@@ -187,6 +200,10 @@ class WandbLogger(_LightningWandbLogger):
         )
         # Lightning passes anonymous=None, which wandb >= 0.19 warns about on every start.
         self._wandb_init.pop("anonymous", None)
+        # Every attempt's run record says `resume` (offline too): `wandb sync` then replays the
+        # offline folders of one id in start-time order and appends each resumed attempt after the
+        # run's last step instead of starting the run again (Lightning's default; kept on purpose).
+        self._wandb_init["resume"] = "allow"
         self.describe(group=group, tags=tags, job_type=job_type, notes=notes)
         self.continue_run = True
         #: Where the run id is kept (None: not kept, e.g. for an evaluation job).
@@ -204,8 +221,18 @@ class WandbLogger(_LightningWandbLogger):
         job.run_id_file = None
         return job
 
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """The module's hyperparameters, unless the run's config was given whole (``giugan``: the
+        ``model`` section is in it); Lightning's bookkeeping keys (``_instantiator``, ...) never."""
+        if self._wandb_init.get("config"):
+            return
+        if isinstance(params, Mapping):
+            params = {k: v for k, v in params.items() if not str(k).startswith("_")}
+        super().log_hyperparams(params, *args, **kwargs)
+
     def describe(self, **fields: Any) -> None:
-        """Set W&B run fields (``group``, ``tags``, ``job_type``, ...) not set already."""
+        """Set W&B run fields (``group``, ``tags``, ``job_type``, ``config``, ...) not set already."""
         for key, value in fields.items():
             if value is not None and self._wandb_init.get(key) is None:
                 self._wandb_init[key] = list(value) if key == "tags" else value
@@ -245,9 +272,11 @@ class WandbLogger(_LightningWandbLogger):
             return super().experiment
         import wandb
 
+        save_dir = str(self._save_dir or ".")
         if self._wandb_init.get("mode") != "disabled":
+            self._take_back_on_refusal(save_dir)
             self._wandb_init["id"] = self._id = self._run_id()
-        os.makedirs(str(self._save_dir or "."), exist_ok=True)
+        os.makedirs(save_dir, exist_ok=True)
         # Not Lightning's experiment: it defines trainer/global_step as every series' x-axis.
         self._experiment = wandb.run if wandb.run is not None else wandb.init(**self._wandb_init)
         define = getattr(self._experiment, "define_metric", None)
@@ -257,6 +286,47 @@ class WandbLogger(_LightningWandbLogger):
             define("eval/fid", step_metric=STEP_METRIC, summary="min")
             define("eval/is_mean", step_metric=STEP_METRIC, summary="max")
         return self._experiment
+
+    def _take_back_on_refusal(self, save_dir: str) -> None:
+        """If the start is refused after the W&B run is created (e.g. an empty image folder), remove
+        what creating it wrote: the offline run folder, ``wandb/`` and the id file when they are
+        new, the ``wandb/`` links as they were. Nothing is left for ``wandb sync`` to upload."""
+        from giugan.training.run_directory import undo_on_refusal
+
+        wandb_dir = os.path.join(save_dir, "wandb")
+        id_file = self.run_id_file
+        had_id_file = bool(id_file) and os.path.exists(str(id_file))
+        had_save_dir, had_wandb_dir = os.path.isdir(save_dir), os.path.isdir(wandb_dir)
+        before: dict[str, str | None] = {}
+        if had_wandb_dir:
+            for entry in os.scandir(wandb_dir):
+                before[entry.name] = os.readlink(entry.path) if entry.is_symlink() else None
+
+        def take_back() -> None:
+            import shutil
+
+            experiment, self._experiment = self._experiment, None
+            if experiment is not None and hasattr(experiment, "finish"):
+                experiment.finish(exit_code=1)
+            if id_file and not had_id_file and os.path.exists(id_file):
+                os.remove(id_file)
+            if not had_wandb_dir:
+                shutil.rmtree(wandb_dir, ignore_errors=True)
+            elif os.path.isdir(wandb_dir):
+                for entry in os.scandir(wandb_dir):
+                    if entry.name not in before:
+                        if entry.is_dir(follow_symlinks=False):
+                            shutil.rmtree(entry.path, ignore_errors=True)
+                        else:
+                            os.remove(entry.path)
+                    elif before[entry.name] is not None and os.readlink(entry.path) != before[entry.name]:
+                        os.remove(entry.path)
+                        os.symlink(str(before[entry.name]), entry.path)
+            if not had_save_dir:
+                with contextlib.suppress(OSError):
+                    os.rmdir(save_dir)  # only when nothing else is in it
+
+        undo_on_refusal(take_back)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
