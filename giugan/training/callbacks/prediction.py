@@ -9,7 +9,10 @@ latent of image ``2r`` to that of ``2r + 1``, as White 2016 "Sampling generative
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,8 +24,73 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from giugan.atomic_files import write_json_atomically
 from giugan.metrics import quantize_images
 from giugan.seeding import mixed_seed
+
+#: The file in a predictions folder that says which generator and latents its images come from.
+MANIFEST = "predictions.json"
+#: What the images are a function of (the checkpoint's path is not: a copy predicts the same).
+IDENTITY = ("checkpoint_sha256", "generator_iteration", "seed", "truncation")
+_PREDICTION_FILE = re.compile(r"^(\d{6,}\.png|images(_rank\d+)?\.npz|interpolation\.png)$")
+
+
+def file_sha256(path: str) -> str:
+    """sha256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prediction_source(ckpt_path: str | None, pl_module: Any, seed: int, truncation: float | None) -> dict[str, Any]:
+    """What a prediction's images are a function of: the checkpoint's bytes, the seed, the truncation."""
+    return {
+        "checkpoint_sha256": file_sha256(ckpt_path) if ckpt_path else None,
+        "seed": seed,
+        "truncation": truncation,
+        "checkpoint": os.path.abspath(ckpt_path) if ckpt_path else None,
+        "generator_iteration": int(getattr(pl_module, "generator_iteration", 0)),
+    }
+
+
+def read_manifest(folder: str) -> dict[str, Any] | None:
+    """The folder's ``predictions.json`` (None when there is none or it cannot be read)."""
+    try:
+        with open(os.path.join(folder, MANIFEST)) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def prediction_files(folder: str) -> list[str]:
+    """Files ``giugan predict`` writes that are in ``folder`` (PNGs, ``.npz``, the sheet)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if _PREDICTION_FILE.match(n)]
+
+
+def refusal(folder: str, previous: dict[str, Any] | None, source: dict[str, Any], count: int) -> str:
+    """The paragraph refusing to write into a folder that holds another generator's images."""
+    if previous is None:
+        held = f"{count} prediction file(s) with no {MANIFEST} saying where they come from"
+    else:
+        held = (
+            f"{count} prediction file(s) of checkpoint {previous.get('checkpoint')} (generator "
+            f"iteration {previous.get('generator_iteration')}, seed {previous.get('seed')}, truncation "
+            f"{previous.get('truncation')})"
+        )
+    return (
+        f"The predictions folder {folder} holds {held}; this prediction is of checkpoint "
+        f"{source['checkpoint']} (generator iteration {source['generator_iteration']}, seed "
+        f"{source['seed']}, truncation {source['truncation']}). Writing here would mix or replace "
+        f"images of two generators, so nothing was written. Give another folder with "
+        f"--predictions.output_dir, or replace them with --predictions.overwrite true."
+    )
 
 
 def latents_for_indices(indices: Tensor, z_dim: int, seed: int, truncation: float | None = None) -> Tensor:
@@ -77,6 +145,13 @@ class ImageWriter(BasePredictionWriter):
         interpolation_steps: 0, or write ``interpolation.png``: ``interpolation_rows`` rows of this
             many images each, interpolating between the latents of images ``2r`` and ``2r + 1``.
         interpolation_rows: rows of the interpolation sheet.
+        overwrite: replace predictions of another checkpoint, seed or truncation found in the
+            folder (their PNGs, ``.npz`` and sheet are deleted first). Without it such a folder is
+            refused, so images of two generators are never mixed; predicting again with the same
+            checkpoint, seed and truncation is always allowed (the same images are written).
+
+    The folder's ``predictions.json`` records what its images come from: the checkpoint (path,
+    sha256, generator iteration), ``seed``, ``truncation`` and the number of images.
     """
 
     def __init__(
@@ -89,6 +164,7 @@ class ImageWriter(BasePredictionWriter):
         truncation: float | None = None,
         interpolation_steps: int = 0,
         interpolation_rows: int = 8,
+        overwrite: bool = False,
     ) -> None:
         super().__init__(write_interval="batch")
         if truncation is not None and not truncation > 0:
@@ -106,6 +182,9 @@ class ImageWriter(BasePredictionWriter):
             raise ValueError(f"predictions.batch_size={batch_size!r} must be an integer >= 1.")
         self.num_images, self.seed, self.output_dir = num_images, seed, output_dir
         self.npz, self.batch_size = npz, batch_size
+        if not isinstance(overwrite, bool):
+            raise ValueError(f"predictions.overwrite={overwrite!r} must be true or false.")
+        self.overwrite = overwrite
         self._stored: list[tuple[np.ndarray, np.ndarray]] = []
 
     def dataloader(self, z_dim: int) -> DataLoader:
@@ -115,6 +194,25 @@ class ImageWriter(BasePredictionWriter):
 
     def folder(self, trainer: Trainer) -> str:
         return self.output_dir or os.path.join(trainer.log_dir or trainer.default_root_dir, "predictions")
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Refuse (or, with ``overwrite``, clear) a folder holding another generator's images."""
+        folder = self.folder(trainer)  # every rank: trainer.log_dir broadcasts under DDP
+        source = prediction_source(trainer.ckpt_path, pl_module, self.seed, self.truncation)
+        previous = read_manifest(folder)
+        existing = prediction_files(folder)
+        same = previous is not None and all(previous.get(k) == source[k] for k in IDENTITY)
+        if existing and not same:
+            if not self.overwrite:
+                raise ValueError(refusal(folder, previous, source, len(existing)))
+            if trainer.is_global_zero:
+                for path in existing:
+                    os.remove(path)
+        if trainer.is_global_zero:
+            count = self.num_images
+            if same and existing and previous is not None:
+                count = max(count, int(previous.get("num_images", 0)))
+            write_json_atomically(os.path.join(folder, MANIFEST), {**source, "num_images": count}, indent=2)
 
     def write_on_batch_end(
         self,
