@@ -74,22 +74,24 @@ def prediction_files(folder: str) -> list[str]:
     return [os.path.join(folder, n) for n in names if _PREDICTION_FILE.match(n)]
 
 
+def _described(source: dict[str, Any]) -> str:
+    truncation = source.get("truncation")
+    return (f"checkpoint {source.get('checkpoint') or 'none (untrained weights)'} (generator iteration "
+            f"{source.get('generator_iteration')}, seed {source.get('seed')}, "
+            f"{'no truncation' if truncation is None else f'truncation {truncation}'})")
+
+
 def refusal(folder: str, previous: dict[str, Any] | None, source: dict[str, Any], count: int) -> str:
     """The paragraph refusing to write into a folder that holds another generator's images."""
     if previous is None:
         held = f"{count} prediction file(s) with no {MANIFEST} saying where they come from"
     else:
-        held = (
-            f"{count} prediction file(s) of checkpoint {previous.get('checkpoint')} (generator "
-            f"iteration {previous.get('generator_iteration')}, seed {previous.get('seed')}, truncation "
-            f"{previous.get('truncation')})"
-        )
+        held = f"{count} prediction file(s) of {_described(previous)}"
     return (
-        f"The predictions folder {folder} holds {held}; this prediction is of checkpoint "
-        f"{source['checkpoint']} (generator iteration {source['generator_iteration']}, seed "
-        f"{source['seed']}, truncation {source['truncation']}). Writing here would mix or replace "
-        f"images of two generators, so nothing was written. Give another folder with "
-        f"--predictions.output_dir, or replace them with --predictions.overwrite true."
+        f"The predictions folder {folder} holds {held}; this prediction is of {_described(source)}. "
+        f"Writing here would mix or replace images of two generators, so nothing was written. Give "
+        f"another folder with --predictions.output_dir, or replace them with "
+        f"--predictions.overwrite true."
     )
 
 
@@ -213,6 +215,8 @@ class ImageWriter(BasePredictionWriter):
             if same and existing and previous is not None:
                 count = max(count, int(previous.get("num_images", 0)))
             write_json_atomically(os.path.join(folder, MANIFEST), {**source, "num_images": count}, indent=2)
+        # No rank writes an image before rank 0 has cleared the folder (every rank gets here).
+        trainer.strategy.barrier("giugan-predictions-folder")
 
     def write_on_batch_end(
         self,
