@@ -17,8 +17,6 @@ import torch
 
 from .cli_runs import fit, giugan_lines, load, metrics_rows
 
-pytestmark = pytest.mark.slow
-
 ITERATIONS = 8
 
 
@@ -37,6 +35,7 @@ def advised_rates(paragraph: str) -> list[str]:
     return [word for pair in pairs for word in pair]
 
 
+@pytest.mark.slow
 def test_a_nan_stop_ends_with_one_paragraph_and_only_finite_checkpoints(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "nan"
     done = fit(tmp_path, "nan", ITERATIONS, "--model.optimizer_g.init_args.lr", "5e3")
@@ -50,6 +49,7 @@ def test_a_nan_stop_ends_with_one_paragraph_and_only_finite_checkpoints(tmp_path
     assert load(run / "checkpoints" / "last.ckpt")["giugan"]["generator_iteration"] == 2
 
 
+@pytest.mark.slow
 def test_following_the_advice_of_a_nan_stop_reaches_the_end(tmp_path: Path) -> None:
     """Four good iterations, then a resume at a rate of 1e5 stops in the next one; the advice,
     followed as printed (as often as the run stops again), trains to the end."""
@@ -75,3 +75,29 @@ def test_following_the_advice_of_a_nan_stop_reaches_the_end(tmp_path: Path) -> N
     assert float(metrics_rows(run)[-1]["lr_g"]) == pytest.approx(advised_g)
     resumed = max(run.glob("config-resume-*.yaml")).read_text()
     assert f"lr: {flags[1]}" in resumed or f"lr: {advised_g}" in resumed, resumed
+
+
+def test_a_checkpoint_holding_a_non_finite_value_is_never_written() -> None:
+    """The last line of defence, for values no step guard sees (e.g. weights overflowing in a
+    finite optimiser step): the save stops before any byte is written."""
+    from types import SimpleNamespace
+
+    from giugan.training.callbacks.guards import FiniteCheckpoints, NonFiniteError
+
+    module = SimpleNamespace(hparams={"nan_guard": True}, generator_iteration=7)
+    trainer = SimpleNamespace(optimizers=[])
+    checkpoint = {
+        "state_dict": {"generator.weight": torch.ones(2), "generator.bn.running_var": torch.ones(2)},
+        "optimizer_states": [{"state": {0: {"step": torch.tensor(3.0), "exp_avg_sq": torch.ones(2)}}}],
+    }
+    FiniteCheckpoints().on_save_checkpoint(trainer, module, checkpoint)  # finite: passes
+    checkpoint["optimizer_states"][0]["state"][0]["exp_avg_sq"][1] = float("inf")
+    checkpoint["state_dict"]["generator.weight"][0] = float("nan")
+    with pytest.raises(NonFiniteError) as info:
+        FiniteCheckpoints().on_save_checkpoint(trainer, module, checkpoint)
+    message = str(info.value)
+    assert "\n" not in message and "generator iteration 7" in message
+    assert "generator.weight" in message and "optimizer 0 state 0.exp_avg_sq" in message
+    assert "was not written" in message and "--ckpt_path last" in message
+    module.hparams["nan_guard"] = False  # the guard off: not checked
+    FiniteCheckpoints().on_save_checkpoint(trainer, module, checkpoint)

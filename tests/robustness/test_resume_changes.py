@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from giugan.training.resume_changes import compare
+
 from .cli_runs import file_digests, fit, giugan_lines, load, metrics_rows
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_new_rates_on_resume_are_applied_recorded_and_said_once(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "rates"
     assert fit(tmp_path, "rates", 4).returncode == 0
@@ -45,6 +46,7 @@ def test_new_rates_on_resume_are_applied_recorded_and_said_once(tmp_path: Path) 
     assert last["giugan_settings"]["trainer.precision"] == "32-true"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "named"),
     [
@@ -67,6 +69,7 @@ def test_changes_that_cannot_apply_on_resume_are_refused_and_change_no_file(
     assert file_digests(run) == before
 
 
+@pytest.mark.slow
 def test_a_data_seed_other_than_the_model_seed_is_refused_naming_model_seed(tmp_path: Path) -> None:
     done = fit(tmp_path, "seed", 2, "--data.init_args.seed", "5")
     assert done.returncode == 2, done.stderr[-3000:]
@@ -77,3 +80,37 @@ def test_a_data_seed_other_than_the_model_seed_is_refused_naming_model_seed(tmp_
     agreed = fit(tmp_path, "seed", 1, "--model.seed", "5", "--data.init_args.seed=5")
     assert agreed.returncode == 0, agreed.stderr[-3000:]
     assert load(tmp_path / "runs" / "seed" / "checkpoints" / "last.ckpt")["datamodule_hyper_parameters"]["seed"] == 5
+
+
+def _adam(**init_args: object) -> dict:
+    return {"class_path": "torch.optim.Adam", "init_args": {"lr": 2e-4, "betas": [0.5, 0.9], "amsgrad": False, **init_args}}
+
+
+def _checkpoint() -> dict:
+    group = {"lr": 1e-4, "initial_lr": 2e-4, "betas": (0.5, 0.9), "amsgrad": False, "params": [0]}
+    metrics = {"class_path": "giugan.metrics.GenerativeMetrics", "init_args": {"num_fake": 48, "cache_dir": "a"}}
+    return {
+        "hyper_parameters": {"optimizer_g": _adam(), "optimizer_d": _adam(), "n_critic": 1, "seed": 0,
+                             "gp_weight": 10.0, "eval_every": 3, "metrics": metrics},
+        "datamodule_hyper_parameters": {"batch_size": 8},
+        "optimizer_states": [{"param_groups": [dict(group)]}, {"param_groups": [dict(group)]}],
+        "giugan_settings": {"trainer.precision": "32-true"},
+    }
+
+
+def test_the_decision_per_setting() -> None:
+    """Compared against the optimiser state in force (the base rate under a schedule), not the config."""
+    saved = _checkpoint()
+    same = {**saved["hyper_parameters"], "metrics": {"init_args": {"num_fake": 48, "cache_dir": "elsewhere"}}}
+    nothing = compare(saved, same, {"batch_size": 8}, "32-true")
+    assert not nothing.applied and not nothing.refused  # a moved cache is no change
+    changed = {**same, "optimizer_g": _adam(lr=1e-5), "optimizer_d": _adam(amsgrad=True), "eval_every": 5}
+    decision = compare(saved, changed, {"batch_size": 8}, "bf16-mixed")
+    assert [str(c) for c in decision.applied] == [
+        "model.eval_every 3 -> 5", "model.optimizer_g.init_args.lr 0.0002 -> 1e-05",
+        "trainer.precision 32-true -> bf16-mixed"]
+    assert decision.optimizer_settings == {0: {"lr": 1e-5}}
+    assert [str(c) for c in decision.refused] == ["model.optimizer_d.init_args.amsgrad False -> True"]
+    other_class = {**same, "optimizer_g": {"class_path": "torch.optim.SGD", "init_args": {"lr": 2e-4}}}
+    assert [c.key for c in compare(saved, other_class, {"batch_size": 8}, "32-true").refused] == [
+        "model.optimizer_g.class_path"]
