@@ -50,6 +50,24 @@ def test_a_nan_stop_ends_with_one_paragraph_and_only_finite_checkpoints(tmp_path
 
 
 @pytest.mark.slow
+def test_a_nan_stop_before_the_first_checkpoint_advises_a_new_start_that_works(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "early"
+    done = fit(tmp_path, "early", 4, "--model.optimizer_g.init_args.lr", "1e5")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert not list((run / "checkpoints").glob("*.ckpt"))
+    attempts = 0
+    while done.returncode == 2 and attempts < 3:
+        attempts += 1
+        (paragraph,) = giugan_lines(done.stderr)
+        assert "No checkpoint was written yet: run the same command again" in paragraph
+        assert "--ckpt_path" not in paragraph.split("No checkpoint was written yet")[1]
+        done = fit(tmp_path, "early", 4, *advised_rates(paragraph))
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = load(run / "checkpoints" / "last.ckpt")
+    assert last["giugan"]["generator_iteration"] == 4 and finite_everywhere(last)
+
+
+@pytest.mark.slow
 def test_following_the_advice_of_a_nan_stop_reaches_the_end(tmp_path: Path) -> None:
     """Four good iterations, then a resume at a rate of 1e5 stops in the next one; the advice,
     followed as printed (as often as the run stops again), trains to the end."""

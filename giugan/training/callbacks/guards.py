@@ -9,6 +9,7 @@ buffer or optimiser state, so every checkpoint of a run is a state training can 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +19,8 @@ from torch import Tensor, nn
 
 #: What a NaN/inf stop tells the user to do next (the learning rates come first: the usual cause).
 ADVICE = (
-    "raise gp_weight (--model.gp_weight), check the data for corrupt images, or for mixed "
-    "precision resume with --trainer.precision 32"
+    "raise gp_weight (--model.gp_weight), check the data for corrupt images, or under mixed "
+    "precision add --trainer.precision 32"
 )
 
 
@@ -34,11 +35,17 @@ def _lower_rates(learning_rates: dict[str, float] | None) -> str:
     return " ".join(f"--model.{name}.init_args.lr {rate / 10:.3g}" for name, rate in learning_rates.items())
 
 
-def resume_advice(learning_rates: dict[str, float] | None = None) -> str:
-    """The sentence that says how to continue after a non-finite stop."""
+def resume_advice(learning_rates: dict[str, float] | None = None, resumable: bool = True) -> str:
+    """The sentence that says how to continue after a non-finite stop (``resumable``: a
+    checkpoint exists to resume from; otherwise the advice is to start again)."""
     now = ""
     if learning_rates:
         now = " (a tenth of the " + " and ".join(f"{rate:.3g}" for rate in learning_rates.values()) + " in force)"
+    if not resumable:
+        return (
+            f"No checkpoint was written yet: run the same command again with lower learning rates, "
+            f"e.g. {_lower_rates(learning_rates)}{now}. Or {ADVICE}."
+        )
     return (
         f"Resume from it with the same command plus --ckpt_path last and lower learning rates, "
         f"e.g. {_lower_rates(learning_rates)}{now}: a resume applies new learning rates to the "
@@ -52,6 +59,7 @@ def stop_message(
     bad: dict[str, float],
     buffers: list[str] | None = None,
     learning_rates: dict[str, float] | None = None,
+    resumable: bool = True,
 ) -> str:
     """One paragraph: what went non-finite, what state is kept, and how to continue."""
     what = f"Non-finite training values at generator iteration {iteration}: {bad}" if bad else (
@@ -66,7 +74,7 @@ def stop_message(
     return (
         f"{what}. The optimiser step was not taken and no checkpoint holds a non-finite value, so "
         f"the weights and every checkpoint already written are the last finite state. "
-        f"{resume_advice(learning_rates)}"
+        f"{resume_advice(learning_rates, resumable)}"
     )
 
 
@@ -146,6 +154,17 @@ class FiniteCheckpoints(Callback):
             f"this iteration was not written, so every checkpoint already written is the last "
             f"finite state. {resume_advice(rates)}"
         )
+
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        """A stop before the run's first checkpoint advises a new start, not ``--ckpt_path last``."""
+        if not isinstance(exception, NonFiniteError) or not hasattr(exception, "bad"):
+            return
+        folder = getattr(trainer.checkpoint_callback, "dirpath", None)
+        if getattr(trainer, "ckpt_path", None) or (folder and os.path.isfile(os.path.join(folder, "last.ckpt"))):
+            return
+        exception.args = (stop_message(exception.iteration, exception.bad, getattr(exception, "buffers", None),
+                                       learning_rates_in_force(trainer) or None, resumable=False),)
 
 
 def learning_rates_in_force(trainer: Any) -> dict[str, float]:
