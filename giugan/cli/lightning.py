@@ -88,11 +88,17 @@ class GiuganCLI(LightningCLI):
         try:
             self._init_cli(args, run)
         except ArgumentError as error:
-            # One paragraph instead of the usage text and jsonargparse's union dumps.
+            # One paragraph instead of the usage text and jsonargparse's union dumps, with the
+            # nearest option or class when a name was mistyped.
             from giugan.cli.errors import one_paragraph
+            from giugan.cli.suggestions import parser_options, suggestion
 
-            print(f"giugan: {one_paragraph(error)}\n(`giugan {self._subcommand_hint(args)} --help` "
-                  f"lists the options)", file=sys.stderr)
+            paragraph = one_paragraph(error)
+            hint = suggestion(str(error), parser_options(getattr(self, "parser", None)))
+            if hint:
+                paragraph += (" " if paragraph.endswith((".", "?", "!")) else ". ") + hint
+            print(f"giugan: {paragraph}\n(`giugan "
+                  f"{self._subcommand_hint(args)} --help` lists the options)", file=sys.stderr)
             raise SystemExit(2) from None
 
     @staticmethod
@@ -101,6 +107,7 @@ class GiuganCLI(LightningCLI):
         return words[0] if words and not words[0].startswith("-") else "fit"
 
     def _init_cli(self, args: list[str] | None, run: bool) -> None:
+        SaveFitConfig.any_started = False  # per command (tests run several in one process)
         self._given_args = list(sys.argv[1:] if args is None else args)
         super().__init__(
             GANModule,

@@ -1,0 +1,59 @@
+"""The "Did you mean ...?" of a mistyped option or class path (with the real giugan parser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from giugan.cli.suggestions import parser_options, suggestion
+
+
+@pytest.fixture(scope="module")
+def options() -> list[str]:
+    from giugan.cli.lightning import GiuganCLI
+
+    root = Path(__file__).resolve().parents[2]
+    with pytest.warns(UserWarning, match="args parameter"):  # pytest's own argv is there too
+        cli = GiuganCLI(args=["--config", str(root / "configs" / "quickstart.yaml")], run=False)
+    return parser_options(cli.parser)
+
+
+def test_a_mistyped_option_names_the_nearest_one(options: list[str]) -> None:
+    assert "--model.n_critic" in options and "--trainer.devices" in options
+    assert suggestion("unrecognized arguments: --model.n_critics 2", options) == "Did you mean --model.n_critic?"
+    assert suggestion("unrecognized arguments: --trainer.device 2", options) == "Did you mean --trainer.devices?"
+    assert suggestion("unrecognized arguments: --completely.other 2", options) is None
+
+
+def test_a_mistyped_class_path_names_the_class() -> None:
+    assert suggestion(
+        "model.generator: Problem with given class_path 'giugan.nets.Generatr': module 'giugan.nets' "
+        "has no attribute 'Generatr'"
+    ) == "Did you mean giugan.nets.Generator?"
+    assert suggestion(
+        "data: Expected a path but giugan.data.ShapesDataModul either not accessible or invalid"
+    ) == "Did you mean giugan.data.ShapesDataModule?"
+    assert suggestion("data: Expected a path but giugan.data.ShapesDataModule is fine") is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "hint"),
+    [
+        (["--model.n_critics", "2"], "Did you mean --model.n_critic?"),
+        (["--data", "giugan.data.ShapesDataModul"], "Did you mean giugan.data.ShapesDataModule?"),
+    ],
+)
+def test_the_command_line_says_did_you_mean(
+    extra: list[str], hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from giugan.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    root = Path(__file__).resolve().parents[2]
+    with pytest.raises(SystemExit) as exit_info:  # a parse error ends the command at once
+        main(["fit", "--config", str(root / "configs" / "quickstart.yaml"), *extra])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("giugan: ") and hint in error and len(error.strip().splitlines()) == 2
+    assert not list(tmp_path.iterdir())  # a refused command writes nothing
