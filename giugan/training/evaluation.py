@@ -89,6 +89,8 @@ class Evaluator:
         self.seed = seed
         self.best: dict[str, float] = {}
         self.last: dict[str, float] = {}
+        #: Every evaluation of the run so far, in order (each with its ``generator_iteration``).
+        self.history: list[dict[str, float]] = []
         self._reference_ready = False
         self._next: int | None = None
         self._block: tuple[int, Tensor] | None = None
@@ -96,11 +98,34 @@ class Evaluator:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {"best": dict(self.best), "last": dict(self.last)}
+        """The run's evaluation record: every evaluation so far, the best and the last.
+
+        ``GANModule`` saves it in every checkpoint (``checkpoint["giugan"]["evaluation"]``), so a
+        resume continues the best-of-N protocol where the checkpoint left it.
+        """
+        return {
+            "best": dict(self.best),
+            "last": dict(self.last),
+            "history": [dict(values) for values in self.history],
+            "last_iteration": self.last_iteration,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = dict(state.get("best", {}))
         self.last = dict(state.get("last", {}))
+        # Checkpoints written before the history was kept: what they know (the best and the last).
+        known = state.get("history") or [r for r in (self.best, self.last) if r]
+        by_iteration = {int(r.get("generator_iteration", -1)): dict(r) for r in known}
+        self.history = [by_iteration[i] for i in sorted(by_iteration)]
+
+    @property
+    def last_iteration(self) -> int | None:
+        """The generator iteration of the latest evaluation (None before the first)."""
+        return int(self.last["generator_iteration"]) if "generator_iteration" in self.last else None
+
+    def evaluated_at(self, generator_iteration: int) -> bool:
+        """Whether the record holds an evaluation at ``generator_iteration``."""
+        return any(int(r.get("generator_iteration", -1)) == generator_iteration for r in self.history)
 
     # ------------------------------------------------------------------ reference statistics
     def prepare_reference(self, datamodule: Any, rank: int, world: int, device: torch.device) -> None:
@@ -167,9 +192,17 @@ class Evaluator:
 
     def _record(self, values: dict[str, float], generator_iteration: int) -> bool:
         """Store ``values`` as last; True when they are the best so far (the first present of
-        lowest FID, lowest judge Fréchet distance, highest IS: the order ``BestCheckpoint`` uses)."""
+        lowest FID, lowest judge Fréchet distance, highest IS: the order ``BestCheckpoint`` uses).
+
+        The best is the best of every evaluation in the record, whichever attempt ran it; on a
+        tie the earlier evaluation stays the best.
+        """
         self.last = {**values, "generator_iteration": generator_iteration}
-        criterion = next((k for k in ("fid", "judge_frechet", "is_mean") if k in values), None)
+        # An evaluation at an iteration already in the record (a resume from an older checkpoint
+        # that redoes it) replaces the one there, and so does everything after it.
+        self.history = [r for r in self.history if int(r.get("generator_iteration", -1)) < generator_iteration]
+        self.history.append(dict(self.last))
+        criterion = self.criterion(values)
         if criterion is None:
             return False
         lower_is_better = criterion != "is_mean"
@@ -180,6 +213,12 @@ class Evaluator:
         if better:
             self.best = dict(self.last)
         return better
+
+    @staticmethod
+    def criterion(values: dict[str, float]) -> str | None:
+        """The score that decides the best: the first present of ``fid``, ``judge_frechet``,
+        ``is_mean`` (the order of ``BestCheckpoint``'s monitored scores)."""
+        return next((k for k in ("fid", "judge_frechet", "is_mean") if k in values), None)
 
     def logged_values(self, values: dict[str, float]) -> dict[str, float]:
         """``eval/<name>`` for ``values`` and ``eval/best_<name>`` for the best so far."""

@@ -4,6 +4,15 @@ The loops' batches are sample counts (``num_fake`` split across ranks, see
 :class:`giugan.training.evaluation.SampleBatches`); the real statistics come from the cache or,
 once, from the data module's reference split. Scores reach the loggers, ``ModelCheckpoint`` and
 early stopping through ``self.log``, with the generator iteration as the logged step.
+
+The record of a fit (every evaluation, the best, the last; ``Evaluator.state_dict``) is part of
+every checkpoint written at or after an evaluation: after each evaluation the checkpoint callbacks
+are told (:meth:`EvaluationHooks.evaluation_recorded`), ``best.ckpt`` first, then the periodic
+checkpoints of that iteration, which ``GeneratorIterationCheckpoint`` holds back until then. An
+evaluation that a stop interrupted or skipped is written in the checkpoint as ``due`` and runs at
+the start of the resume, on the restored weights, before training continues
+(:meth:`EvaluationHooks.evaluate_missing`). So ``best.ckpt`` and ``eval/best_*`` are the best of
+every evaluation of the run, however many attempts it took.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ def report_filename(command: str) -> str:
 
 
 class EvaluationHooks:
-    """Mixed into ``GANModule`` (uses its ``metrics``, ``evaluator``, ``generator_iteration``)."""
+    """Mixed into ``GANModule`` (uses its ``metrics``, ``evaluator``, ``generator_iteration``,
+    ``evaluation_follows``, ``log_at_iteration`` and ``_evaluation_due``)."""
+
+    #: Why the evaluation in progress is skipped (see ``_skip_in_fit``); None: it runs.
+    _skipping_evaluation: str | None = None
 
     def _metrics_available(self, required: bool) -> bool:
         if metrics_ready(self.metrics, required) or getattr(self, "_warned_unavailable", False):
@@ -49,6 +62,66 @@ class EvaluationHooks:
     def test_dataloader(self) -> Any:
         return self._evaluation_dataloader()
 
+    # ------------------------------------------------------------------ the record of a fit
+    def evaluation_record(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the evaluations: ``Evaluator.state_dict()`` (``history``,
+        ``best``, ``last``, ``last_iteration``) and ``due``: the generator iteration whose
+        evaluation was scheduled but is not in the record (a stop interrupted or skipped it),
+        else None."""
+        if self.evaluator is None:
+            return {}
+        iteration = self.generator_iteration
+        missing = self.evaluation_follows(iteration) and not self.evaluator.evaluated_at(iteration)
+        if not missing and self._evaluation_due == iteration and not self.evaluator.evaluated_at(iteration):
+            missing = True  # restored as due and not run yet (e.g. a stop right at the resume)
+        return {**self.evaluator.state_dict(), "due": iteration if missing else None}
+
+    def _evaluation_missing(self) -> bool:
+        """At the start of a fit: is the evaluation of the restored iteration due and not recorded?"""
+        iteration = self.generator_iteration
+        if self.evaluator is None or iteration < 1 or self.evaluator.evaluated_at(iteration):
+            return False
+        if not self.trainer.limit_val_batches or not self._metrics_available(required=False):
+            return False
+        return self._evaluation_due == iteration or self.evaluation_follows(iteration)
+
+    def evaluate_missing(self) -> None:
+        """Run the evaluation of the restored generator iteration if it is due and missing.
+
+        Called at the start of training (every rank: the decision comes from the checkpoint).
+        The evaluation is the one the interrupted attempt would have made: the same samples of the
+        same weights, logged at the same generator iteration; the checkpoint callbacks are then
+        told, as after any evaluation, so ``best.ckpt`` and ``last.ckpt`` hold it.
+        """
+        if not self._evaluation_missing():
+            return
+        iteration = self.generator_iteration
+        rank_zero_info(
+            f"[giugan] the evaluation at generator iteration {iteration} is missing from the "
+            f"checkpoint's record (a stop interrupted or skipped it): running it now, before "
+            f"training continues."
+        )
+        self._start_evaluation()
+        for count in self._evaluation_dataloader():
+            self.evaluator.add_samples(int(count), self.device)
+        values = self._score()
+        # Outside Lightning's validation loop: to the loggers directly, at this iteration, as the
+        # float32 numbers that ``self.log`` gives the loggers after any other evaluation.
+        logged = self.evaluator.logged_values(values)
+        self.log_at_iteration({k: float(torch.tensor(v, dtype=torch.float32)) for k, v in logged.items()})
+        self._evaluation_due = None
+        self.evaluation_recorded(resumed=True)
+
+    def evaluation_recorded(self, resumed: bool = False) -> None:
+        """Tell the checkpoint callbacks that the evaluation of this iteration is in the record:
+        ``best.ckpt`` first (when it is the new best), then the periodic checkpoints of this
+        iteration (``resumed``: an evaluation redone at the start of a resume)."""
+        callbacks = [c for c in self.trainer.callbacks if callable(getattr(c, "after_evaluation", None))]
+        callbacks.sort(key=lambda c: not getattr(c, "saves_best", False))
+        for callback in callbacks:
+            callback.after_evaluation(self.trainer, self, resumed=resumed)
+
+    # ------------------------------------------------------------------ one evaluation
     def _start_evaluation(self) -> None:
         trainer = self.trainer
         self.evaluator.prepare_reference(trainer.datamodule, trainer.global_rank, trainer.world_size, self.device)
@@ -59,8 +132,16 @@ class EvaluationHooks:
                 torch.distributed.broadcast(buffer, src=0)
         self.evaluator.start_samples(trainer.global_rank, self.device, trainer.world_size)
 
-    def _finish_evaluation(self, command: str | None) -> dict[str, float]:
+    def _score(self) -> dict[str, float]:
         values, _ = self.evaluator.compute(self.generator_iteration)
+        rank_zero_info(
+            f"[giugan] generator iteration {self.generator_iteration}: "
+            + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
+        )
+        return values
+
+    def _finish_evaluation(self, command: str | None) -> dict[str, float]:
+        values = self._score()
         logged = self.evaluator.logged_values(values)
         # Every rank holds the same synchronised values (sync_dist only averages equal numbers);
         # the logged "step" makes the generator iteration the loggers' step axis.
@@ -69,10 +150,6 @@ class EvaluationHooks:
         for name, value in values.items():
             if self.trainer.state.fn != "fit":
                 self.log(name, value, sync_dist=True)
-        rank_zero_info(
-            f"[giugan] generator iteration {self.generator_iteration}: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in values.items())
-        )
         if command is not None:
             folder = self.trainer.log_dir or self.trainer.default_root_dir  # a broadcast: every rank
             if self.trainer.is_global_zero:
@@ -97,22 +174,49 @@ class EvaluationHooks:
         path = self.evaluator.write_report(folder, values, context, report_filename(command))
         rank_zero_info(f"[giugan] wrote {path}")
 
+    # ------------------------------------------------------------------ Lightning's loops
+    def _skip_in_fit(self) -> str | None:
+        """Why this validation of a fit is skipped: ``"stop"`` (a stop is pending, which every
+        rank knows: one process's handler or the ranks' agreement requested it; the evaluation
+        then runs on resume) or ``"recorded"`` (the record holds this iteration already); None."""
+        trainer = self.trainer
+        if trainer.state.fn != "fit":
+            return None
+        if trainer.received_sigterm:
+            rank_zero_info(
+                f"[giugan] stopping: the evaluation at generator iteration {self.generator_iteration} "
+                f"is skipped; it runs first when the run is resumed."
+            )
+            return "stop"
+        return "recorded" if self.evaluator.evaluated_at(self.generator_iteration) else None
+
     def validation_step(self, batch: int, batch_idx: int) -> None:
-        self.evaluator.add_samples(int(batch), self.device)
+        if self._skipping_evaluation is None:
+            self.evaluator.add_samples(int(batch), self.device)
 
     def test_step(self, batch: int, batch_idx: int) -> None:
         self.evaluator.add_samples(int(batch), self.device)
 
     def on_validation_epoch_start(self) -> None:
-        self._start_evaluation()
+        self._skipping_evaluation = self._skip_in_fit()
+        if self._skipping_evaluation is None:
+            self._start_evaluation()
 
     def on_test_epoch_start(self) -> None:
         self._start_evaluation()
 
     def on_validation_epoch_end(self) -> None:
+        if self._skipping_evaluation is not None:
+            return
         # ``giugan validate`` writes its own record; the evaluations inside ``fit`` go to the log.
         self._finish_evaluation(command="validate" if self.trainer.state.fn == "validate" else None)
 
+    def on_validation_end(self) -> None:
+        # After every callback's on_validation_end: the record holds this iteration's evaluation.
+        trainer = self.trainer
+        if trainer.state.fn == "fit" and not trainer.sanity_checking and self._skipping_evaluation != "stop":
+            self.evaluation_recorded()
+        self._skipping_evaluation = None
+
     def on_test_epoch_end(self) -> None:
         self._finish_evaluation(command="test")
-

@@ -148,6 +148,8 @@ class GANModule(EvaluationHooks, LightningModule):
         check_learning_rates(optimizer_g, "optimizer_g")
         check_learning_rates(optimizer_d, "optimizer_d")
         self._window = LogWindow()
+        #: The iteration of an evaluation the restored checkpoint says was due and not run.
+        self._evaluation_due: int | None = None
         self._rbn_layers = [
             name for name, layer in self.named_modules() if isinstance(layer, RepresentativeBatchNorm2d)
         ]
@@ -178,6 +180,8 @@ class GANModule(EvaluationHooks, LightningModule):
             truncate = getattr(logger, "truncate_after", None)
             if callable(truncate):
                 truncate(self.generator_iteration)
+        # An evaluation that a stop interrupted or skipped runs now, on the restored weights.
+        self.evaluate_missing()
 
     def on_fit_start(self) -> None:
         refuse_replaced_representative_norms(self, self._rbn_layers)
@@ -205,6 +209,20 @@ class GANModule(EvaluationHooks, LightningModule):
                 trainer.check_val_every_n_epoch = None
                 trainer.val_check_interval = self.hparams.eval_every or self.hparams.generator_iterations
             trainer.num_sanity_val_steps = 0
+
+    def evaluation_follows(self, iteration: int) -> bool:
+        """Whether this fit evaluates right after generator iteration ``iteration``.
+
+        The schedule :meth:`setup` gives Lightning's validation loop: every ``eval_every``
+        iterations and at the end of training (``generator_iterations``), when metrics are on.
+        ``GeneratorIterationCheckpoint`` writes the checkpoints of such an iteration after its
+        evaluation, so that they hold it.
+        """
+        trainer = self._attached_trainer()
+        if self.evaluator is None or trainer is None or not trainer.limit_val_batches or iteration < 1:
+            return False
+        every = self.hparams.eval_every
+        return iteration >= self.hparams.generator_iterations or bool(every and iteration % every == 0)
 
     def configure_callbacks(self) -> list[Any]:
         """``best.ckpt`` by the metrics' main score (see ``BestCheckpoint.for_metrics``)."""
@@ -331,7 +349,7 @@ class GANModule(EvaluationHooks, LightningModule):
         checkpoint["giugan"] = {
             **checkpoint_architecture(self.generator, self.discriminator, self.hparams.preset),
             "generator_iteration": self.generator_iteration,
-            "evaluation": self.evaluator.state_dict() if self.evaluator is not None else {},
+            "evaluation": self.evaluation_record(),
             "world_size": self.trainer.world_size,
         }
 
@@ -352,7 +370,9 @@ class GANModule(EvaluationHooks, LightningModule):
         ):
             compat.forget_training_data_position(checkpoint, trainer.datamodule)
         if self.evaluator is not None:
-            self.evaluator.load_state_dict(saved.get("evaluation", {}))
+            record = saved.get("evaluation") or {}
+            self.evaluator.load_state_dict(record)
+            self._evaluation_due = record.get("due")
 
 
 _OBJECT_ARGUMENTS = ["generator", "discriminator", "metrics", "optimizer_g", "optimizer_d"]

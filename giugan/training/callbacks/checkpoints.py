@@ -4,8 +4,16 @@
 ``last.ckpt``) whose periodic trigger counts generator iterations instead of
 ``trainer.global_step``. ``AtomicCheckpointIO`` writes to a temporary file in the same folder,
 fsyncs it and renames it over the target, so a ``kill -9`` or a full disk during a save leaves the
-previous checkpoint intact. ``BestCheckpoint`` keeps ``best.ckpt`` by the logged ``eval/fid``
-(lower is better; ``eval/is_mean``, higher, when FID is off).
+previous checkpoint intact. ``BestCheckpoint`` keeps ``best.ckpt``, the checkpoint of the best
+evaluation in the run's record (lowest FID; the shapes judge's Fréchet distance, or the highest IS,
+when FID is off).
+
+Every checkpoint written at or after an evaluation holds it (``checkpoint["giugan"]["evaluation"]``):
+at an iteration that is evaluated, ``GeneratorIterationCheckpoint`` holds its periodic save back
+until ``GANModule`` says the evaluation is in the record (``after_evaluation``; ``best.ckpt`` is
+told first). A kill during that evaluation therefore resumes from the previous checkpoint and redoes
+the iterations and the evaluation; a signal stop writes ``last.ckpt`` without it, and the resume
+runs it first.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 from typing import Any
+from weakref import proxy
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -100,6 +109,8 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
         self.every_n_generator_iterations = every_n_generator_iterations
         #: The generator iteration of the latest ``last.ckpt`` this callback wrote (None: none yet).
         self.last_saved_iteration: int | None = None
+        #: An iteration whose periodic save waits for its evaluation (see ``after_evaluation``).
+        self.held_iteration: int | None = None
 
     def _save_last_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)
@@ -112,18 +123,47 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
         candidates["generator_iteration"] = torch.tensor(getattr(module, "generator_iteration", 0))
         return candidates
 
+    def _save_periodic(self, trainer: Trainer, numbered: bool = True) -> None:
+        candidates = self._monitor_candidates(trainer)
+        if numbered:
+            self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         iteration = getattr(pl_module, "generator_iteration", 0)
         if iteration % self.every_n_generator_iterations != 0 or self._should_skip_saving_checkpoint(trainer):
             return
-        candidates = self._monitor_candidates(trainer)
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        evaluation_follows = getattr(pl_module, "evaluation_follows", None)
+        if callable(evaluation_follows) and evaluation_follows(iteration) and not trainer.received_sigterm:
+            # Written after this iteration's evaluation, so that it holds it (after_evaluation).
+            # (With a stop pending the evaluation is skipped: written now, it runs on resume.)
+            self.held_iteration = iteration
+            return
+        self._save_periodic(trainer)
+
+    def after_evaluation(self, trainer: Trainer, pl_module: LightningModule, resumed: bool = False) -> None:
+        """The evaluation of this iteration is in the module's record: write what waited for it.
+
+        ``resumed``: the evaluation that a stop interrupted or skipped, run at the start of a
+        resume; ``last.ckpt`` (and the numbered checkpoint of a periodic iteration, which the stop
+        did not write) then hold it, so a further stop does not redo it.
+        """
+        iteration = int(getattr(pl_module, "generator_iteration", 0))
+        held, self.held_iteration = self.held_iteration == iteration, None
+        if trainer.fast_dev_run or trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        if resumed:
+            self._save_periodic(trainer, numbered=iteration % self.every_n_generator_iterations == 0)
+        elif held and not self._should_skip_saving_checkpoint(trainer):
+            self._save_periodic(trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Keep last.ckpt current at every epoch end (also the end of training).
+        # Keep last.ckpt current at every epoch end (also the end of training); a save still held
+        # for an evaluation that did not come is written now, whole.
+        numbered = self.held_iteration == getattr(pl_module, "generator_iteration", None)
+        self.held_iteration = None
         if not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self._save_periodic(trainer, numbered=numbered)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         return
@@ -138,14 +178,20 @@ MONITORED_SCORES: tuple[tuple[str, str, str], ...] = (
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """``best.ckpt``: the checkpoint with the best logged evaluation score so far.
+    """``best.ckpt``: the checkpoint of the best evaluation in the run's record.
 
-    A plain Lightning ``ModelCheckpoint`` (``save_top_k=1``) that monitors the first enabled
-    score of :data:`MONITORED_SCORES`: ``eval/fid`` (min), else the shapes judge's
-    ``eval/judge_frechet`` (min), else ``eval/is_mean`` (max); ``GANModule`` adds it by itself
-    when metrics are configured (:meth:`for_metrics`). It saves after each evaluation (the end of
-    Lightning's validation loop), never on its own schedule.
+    A Lightning ``ModelCheckpoint`` (``save_top_k=1``, so ``--ckpt_path best`` finds it) that
+    monitors the first enabled score of :data:`MONITORED_SCORES`: ``eval/fid`` (min), else the
+    shapes judge's ``eval/judge_frechet`` (min), else ``eval/is_mean`` (max); ``GANModule`` adds it
+    by itself when metrics are configured (:meth:`for_metrics`). With a ``GANModule`` the decision is
+    the module's record (``Evaluator``: the best over every evaluation of the run, restored from the
+    checkpoint on resume), not a comparison of its own: after each evaluation the module calls
+    :meth:`after_evaluation`, which writes ``best.ckpt`` when that evaluation is the new best. Its
+    own state (``best_model_score``, ``best_model_path``) follows the record, also after a resume.
     """
+
+    #: Told first after an evaluation (before the periodic checkpoints of that iteration).
+    saves_best = True
 
     @classmethod
     def for_metrics(cls, enabled: dict[str, bool]) -> BestCheckpoint | None:
@@ -167,3 +213,57 @@ class BestCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
             save_on_train_epoch_end=False,
         )
+
+    @staticmethod
+    def _record(pl_module: LightningModule) -> Any:
+        return getattr(pl_module, "evaluator", None)
+
+    def _score(self, best: dict[str, float]) -> float | None:
+        name = self.monitor.removeprefix("eval/") if self.monitor else None
+        if name in best:
+            return float(best[name])
+        from giugan.training.evaluation import Evaluator
+
+        criterion = Evaluator.criterion(best)
+        return float(best[criterion]) if criterion is not None else None
+
+    def _follow_record(self, best: dict[str, float]) -> str | None:
+        """Set this callback's state from the record's best; the path of ``best.ckpt`` (None: no best)."""
+        score = self._score(best) if best else None
+        if score is None:
+            self.best_k_models, self.kth_best_model_path, self.best_model_path = {}, "", ""
+            self.best_model_score = self.current_score = None
+            return None
+        path = self.format_checkpoint_name({})
+        value = torch.tensor(score)
+        self.best_k_models = {path: value}
+        self.kth_best_model_path = self.best_model_path = path
+        self.kth_value = self.best_model_score = self.current_score = value
+        return path
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # After a restore: the record in the checkpoint is the truth (its callback state may
+        # predate the last evaluation in checkpoints of older versions).
+        record = self._record(pl_module)
+        if record is not None:
+            self._follow_record(record.best)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._record(pl_module) is None:  # a module without giugan's record: Lightning's way
+            super().on_validation_end(trainer, pl_module)
+
+    def after_evaluation(self, trainer: Trainer, pl_module: LightningModule, resumed: bool = False) -> None:
+        """Write ``best.ckpt`` if the evaluation just recorded is the best of the run's record."""
+        record = self._record(pl_module)
+        if record is None or trainer.fast_dev_run or trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        iteration = int(getattr(pl_module, "generator_iteration", 0))
+        if int(record.best.get("generator_iteration", -1)) != iteration:
+            return
+        path = self._follow_record(record.best)
+        if path is None:
+            return
+        trainer.save_checkpoint(path, self.save_weights_only)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))

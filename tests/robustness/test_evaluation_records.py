@@ -1,0 +1,198 @@
+"""The evaluation record through the real command line (``python -m giugan``), read back from disk.
+
+* Best-of-N across a resume: a run evaluated at 2 and 4 (4 the best) and extended to 6 keeps 4 as
+  the best in ``best.ckpt`` (its weights), every later checkpoint, the callback state and
+  ``eval/best_*``; every checkpoint written at or after an evaluation holds it.
+* An evaluation that a signal interrupted runs first on resume, once, at its own generator
+  iteration; the records and parameters then equal an uninterrupted run's.
+
+Every command runs in a subprocess under a hard timeout; the networks are the quickstart's shrunk.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
+TINY = [
+    "--trainer.accelerator", "cpu",
+    "--model.generator.init_args.conv_dim", "4",
+    "--model.generator.init_args.inserts.1.init_args.channels", "16",
+    "--model.discriminator.init_args.conv_dim", "4",
+    "--data.init_args.batch_size", "8",
+    "--data.init_args.num_images", "96",
+    "--data.init_args.eval_batch_size", "16",
+    "--model.metrics.init_args.num_fake", "48",
+    "--trainer.log_every_n_steps", "1",
+    "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+    "--checkpoint.every_n_generator_iterations", "2",
+]  # fmt: skip
+#: Seconds any one command may take before the test fails (a hang is a failure, never a stall).
+HARD_TIMEOUT = 180
+#: Samples per evaluation where a signal must land inside one (about a second or more of sampling).
+LONG_EVALUATION = ["--model.metrics.init_args.num_fake", "4000"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "GIUGAN_"))}
+    env.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+def _giugan(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "giugan", *arguments], cwd=folder, env=_env(),
+                          capture_output=True, text=True, timeout=HARD_TIMEOUT, check=False)
+
+
+def _fit(folder: Path, iterations: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _giugan(folder, "fit", "--config", QUICKSTART, *TINY, "--model.generator_iterations",
+                   str(iterations), *extra)
+
+
+def _signal_when(folder: Path, arguments: list[str], ready: Any, signum: int) -> tuple[int, str]:
+    """Start ``giugan *arguments``, send ``signum`` once ``ready()`` is true; (status, output)."""
+    log = folder / f"signalled-{time.monotonic_ns()}.log"
+    with open(log, "wb") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "giugan", *arguments], cwd=folder, env=_env(),
+                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + HARD_TIMEOUT
+        try:
+            while not ready():
+                assert process.poll() is None, f"ended before the signal\n{log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"never ready\n{log.read_text()[-3000:]}"
+                time.sleep(0.02)
+            process.send_signal(signum)
+            status = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    return status, log.read_text(errors="replace")
+
+
+def _checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _record(path: Path) -> dict[str, Any]:
+    return _checkpoint(path)["giugan"]["evaluation"]
+
+
+def _history(path: Path) -> list[int]:
+    return [int(r["generator_iteration"]) for r in _record(path)["history"]]
+
+
+def _best_callback(path: Path) -> dict[str, Any]:
+    states = _checkpoint(path)["callbacks"]
+    return next(state for name, state in states.items() if name.startswith("BestCheckpoint"))
+
+
+def _evaluation_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row.get("eval/judge_frechet")]
+
+
+def _same_parameters(a: Path, b: Path) -> bool:
+    first, second = _checkpoint(a)["state_dict"], _checkpoint(b)["state_dict"]
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+# ---------------------------------------------------------------------------------- best of N
+def test_best_of_n_stays_the_best_of_every_evaluation_across_a_resume(tmp_path: Path) -> None:
+    # G's learning rate 5e-3 gives the reported shape (seed 0): evaluation 4 the best, the
+    # evaluation after the resume (6) better than 2 but not than 4.
+    settings = ["--model.eval_every", "2", "--samples.every", "100", "--model.optimizer_g.init_args.lr", "0.005"]
+    first = _fit(tmp_path, 4, *settings)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = _fit(tmp_path, 6, *settings, "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    run_dir = tmp_path / "runs" / "quickstart"
+    folder = run_dir / "checkpoints"
+    rows = _evaluation_rows(run_dir)
+    score = {int(float(r["step"])): float(r["eval/judge_frechet"]) for r in rows}
+    assert sorted(score) == [2, 4, 6] and len(rows) == 3
+    assert score[4] < score[6] < score[2], f"not the reported scenario: {score}"
+
+    # best.ckpt is the checkpoint of iteration 4: its weights, its record.
+    assert _checkpoint(folder / "best.ckpt")["giugan"]["generator_iteration"] == 4
+    assert _same_parameters(folder / "best.ckpt", folder / "iter-00000004.ckpt")
+    # Every checkpoint written at or after an evaluation holds it (iter-4 was written after it).
+    assert _history(folder / "iter-00000002.ckpt") == [2]
+    assert _history(folder / "iter-00000004.ckpt") == [2, 4]
+    for name in ("iter-00000006.ckpt", "last.ckpt"):
+        record = _record(folder / name)
+        assert _history(folder / name) == [2, 4, 6]
+        assert record["best"]["generator_iteration"] == 4 and record["last_iteration"] == 6
+        assert record["due"] is None
+        assert math.isclose(record["best"]["judge_frechet"], score[4], rel_tol=1e-6)
+        # The callback's own state agrees with the record (a resume from it keeps the best).
+        state = _best_callback(folder / name)
+        assert math.isclose(float(state["best_model_score"]), score[4], rel_tol=1e-6)
+        assert state["best_model_path"].endswith("best.ckpt")
+    # eval/best_* is the best of every evaluation, also after the resume.
+    best_logged = {int(float(r["step"])): float(r["eval/best_judge_frechet"]) for r in rows}
+    assert best_logged == {2: score[2], 4: score[4], 6: score[4]}
+
+
+# ---------------------------------------------------------------------------------- interrupted
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fit of 8 iterations evaluated at 4 and 8 with longer evaluations; its run directory."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    done = _fit(folder, 8, "--model.eval_every", "4", "--samples.every", "4", *LONG_EVALUATION)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder / "runs" / "quickstart"
+
+
+def test_an_evaluation_a_signal_interrupted_runs_first_on_resume(uninterrupted: Path, tmp_path: Path) -> None:
+    settings = ["--model.eval_every", "4", "--samples.every", "4", *LONG_EVALUATION]
+    run_dir = tmp_path / "runs" / "quickstart"
+    folder = run_dir / "checkpoints"
+    # The grid of iteration 4 is written just before its evaluation starts: stop during it.
+    status, output = _signal_when(
+        tmp_path, ["fit", "--config", QUICKSTART, *TINY, "--model.generator_iterations", "8", *settings],
+        lambda: (run_dir / "samples" / "iter-00000004.png").exists(), signal.SIGTERM,
+    )
+    assert status == 143, output[-3000:]
+    stopped = _record(folder / "last.ckpt")
+    assert _checkpoint(folder / "last.ckpt")["giugan"]["generator_iteration"] == 4, output[-3000:]
+    assert stopped["history"] == [] and stopped["due"] == 4
+    # iter-4 waits for its evaluation; a signal before that wait began writes it without it.
+    if (folder / "iter-00000004.ckpt").exists():
+        assert _record(folder / "iter-00000004.ckpt")["due"] == 4
+    assert _evaluation_rows(run_dir) == []
+
+    resumed = _fit(tmp_path, 8, *settings, "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = resumed.stdout + resumed.stderr
+    assert "the evaluation at generator iteration 4 is missing" in log
+    assert log.count("[giugan] generator iteration 4:") == 1  # run once, before training went on
+
+    # Recorded at its own iteration, once: in the checkpoints and in metrics.csv.
+    assert _history(folder / "iter-00000004.ckpt") == [4]
+    assert _record(folder / "iter-00000004.ckpt")["due"] is None
+    assert _history(folder / "last.ckpt") == [4, 8]
+    assert [int(float(r["step"])) for r in _evaluation_rows(run_dir)] == [4, 8]
+    # The same scores, the same best and the same parameters as a run that was never stopped.
+    reference = uninterrupted / "checkpoints"
+    assert _record(folder / "last.ckpt") == _record(reference / "last.ckpt")
+    assert _record(folder / "iter-00000004.ckpt") == _record(reference / "iter-00000004.ckpt")
+    for name in ("last.ckpt", "best.ckpt", "iter-00000004.ckpt"):
+        assert _same_parameters(folder / name, reference / name), name
+    ours = [{k: v for k, v in r.items()} for r in _evaluation_rows(run_dir)]
+    theirs = _evaluation_rows(uninterrupted)
+    columns = [c for c in theirs[0] if c.startswith("eval/")]
+    assert [[float(r[c]) for c in columns] for r in ours] == [[float(r[c]) for c in columns] for r in theirs]
