@@ -13,6 +13,12 @@ evaluation that a stop interrupted or skipped is written in the checkpoint as ``
 the start of the resume, on the restored weights, before training continues
 (:meth:`EvaluationHooks.evaluate_missing`). So ``best.ckpt`` and ``eval/best_*`` are the best of
 every evaluation of the run, however many attempts it took.
+
+``giugan test`` and ``validate`` write their record (``eval.json``, ``eval-validate.json``) whole
+or not at all: a SIGTERM or SIGINT during the evaluation (see ``GracefulStop``) leaves no record
+and the command exits 143 or 130. One process stops at the end of the current batch; several
+agree after each batch that every rank has and once more at the end of the loop, before the scores
+are computed, and stop together.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from giugan.training.callbacks.signals import agree_on_stop, stop_received
 from giugan.training.checks import metrics_ready
 from giugan.training.evaluation import sample_batches_loader
 
@@ -39,6 +46,8 @@ class EvaluationHooks:
 
     #: Why the evaluation in progress is skipped (see ``_skip_in_fit``); None: it runs.
     _skipping_evaluation: str | None = None
+    #: The record ``giugan test|validate`` wrote in this process (None: none yet).
+    written_report: str | None = None
 
     def _metrics_available(self, required: bool) -> bool:
         if metrics_ready(self.metrics, required) or getattr(self, "_warned_unavailable", False):
@@ -141,6 +150,10 @@ class EvaluationHooks:
         return values
 
     def _finish_evaluation(self, command: str | None) -> dict[str, float]:
+        if command is not None and agree_on_stop(self.trainer):
+            # Stopped by a signal (every rank agrees, before any collective of the scores): no
+            # record; GracefulStop ends the command with 128 + signal.
+            return {}
         values = self._score()
         logged = self.evaluator.logged_values(values)
         # Every rank holds the same synchronised values (sync_dist only averages equal numbers);
@@ -153,7 +166,10 @@ class EvaluationHooks:
         if command is not None:
             folder = self.trainer.log_dir or self.trainer.default_root_dir  # a broadcast: every rank
             if self.trainer.is_global_zero:
-                self._write_report(values, command, folder)
+                if stop_received(self.trainer):  # a signal after the agreement: still no record
+                    rank_zero_info(f"[giugan] stopped by a signal: {report_filename(command)} not written")
+                else:
+                    self._write_report(values, command, folder)
         return values
 
     def _write_report(self, values: dict[str, float], command: str, folder: str) -> None:
@@ -172,6 +188,7 @@ class EvaluationHooks:
             },
         }
         path = self.evaluator.write_report(folder, values, context, report_filename(command))
+        self.written_report = path
         rank_zero_info(f"[giugan] wrote {path}")
 
     # ------------------------------------------------------------------ Lightning's loops
@@ -198,11 +215,13 @@ class EvaluationHooks:
         self.evaluator.add_samples(int(batch), self.device)
 
     def on_validation_epoch_start(self) -> None:
+        self.written_report = None
         self._skipping_evaluation = self._skip_in_fit()
         if self._skipping_evaluation is None:
             self._start_evaluation()
 
     def on_test_epoch_start(self) -> None:
+        self.written_report = None
         self._start_evaluation()
 
     def on_validation_epoch_end(self) -> None:

@@ -5,6 +5,8 @@
   ``eval/best_*``; every checkpoint written at or after an evaluation holds it.
 * An evaluation that a signal interrupted runs first on resume, once, at its own generator
   iteration; the records and parameters then equal an uninterrupted run's.
+* ``giugan test``, ``validate`` and ``predict`` stopped by a signal exit 128 + signal and write no
+  record (``eval.json``, ``eval-validate.json``); run again, ``test`` writes a whole, truthful one.
 
 Every command runs in a subprocess under a hard timeout; the networks are the quickstart's shrunk.
 """
@@ -12,6 +14,7 @@ Every command runs in a subprocess under a hard timeout; the networks are the qu
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import signal
@@ -196,3 +199,77 @@ def test_an_evaluation_a_signal_interrupted_runs_first_on_resume(uninterrupted: 
     theirs = _evaluation_rows(uninterrupted)
     columns = [c for c in theirs[0] if c.startswith("eval/")]
     assert [[float(r[c]) for c in columns] for r in ours] == [[float(r[c]) for c in columns] for r in theirs]
+
+
+# ---------------------------------------------------------------------------------- commands
+@pytest.mark.parametrize(
+    ("command", "signum", "status"),
+    [("test", signal.SIGTERM, 143), ("validate", signal.SIGINT, 130), ("predict", signal.SIGTERM, 143)],
+)
+def test_an_evaluation_command_stopped_by_a_signal_exits_non_zero_without_a_record(
+    uninterrupted: Path, tmp_path: Path, command: str, signum: int, status: int
+) -> None:
+    config, checkpoint = uninterrupted / "config.yaml", uninterrupted / "checkpoints" / "last.ckpt"
+    run_dir = tmp_path / "runs" / "quickstart"  # the config's run directory, from this folder
+    if command == "predict":
+        output_dir = tmp_path / "predictions"
+        arguments = ["predict", "--ckpt_path", str(checkpoint), "--predictions.output_dir", str(output_dir),
+                     "--predictions.num_images", "4000", "--predictions.batch_size", "16",
+                     "--trainer.enable_progress_bar", "false"]
+
+        def ready() -> bool:
+            return output_dir.is_dir() and any(output_dir.glob("*.png"))
+    else:
+        # A fresh reference cache: its file appears when the evaluation loop has started.
+        cache = tmp_path / "cache"
+        arguments = [command, "--config", str(config), "--ckpt_path", str(checkpoint),
+                     "--model.metrics.init_args.cache_dir", str(cache), *LONG_EVALUATION]
+
+        def ready() -> bool:
+            return cache.is_dir() and any(cache.glob("*.pt"))
+
+    code, output = _signal_when(tmp_path, arguments, ready, signum)
+    assert code == status, output[-3000:]
+    name = signal.Signals(signum).name
+    lines = [line for line in output.splitlines() if line.startswith(f"giugan: `giugan {command}` stopped by")]
+    assert len(lines) == 1 and f"stopped by {name}" in lines[0], output[-3000:]
+    last_line = lines[0]
+    if command == "predict":
+        assert 0 < len(list(output_dir.glob("*.png"))) < 4000
+        assert "Run the same command again" in last_line
+        return
+    record = "eval.json" if command == "test" else "eval-validate.json"
+    assert f"{record} was not written" in last_line
+    assert not (run_dir / record).exists()
+    assert not list(run_dir.glob(f".{record}*")) if run_dir.exists() else True  # no partial file
+    if command != "test":
+        return
+    # Run again: the record is written whole, and says what was evaluated.
+    done = _giugan(tmp_path, *arguments)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["command"] == "test" and report["generator_iteration"] == 8
+    assert report["checkpoint"] == str(checkpoint)
+    assert report["protocol"]["num_fake"] == 4000
+    # The same samples of the same weights as the fit's evaluation at 8.
+    assert report["judge_frechet"] == _record(checkpoint)["last"]["judge_frechet"]
+
+
+@pytest.mark.slow
+def test_giugan_test_on_two_processes_stopped_by_sigterm_stops_both_without_a_record(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    """The signal reaches the launching process only; the ranks agree after a batch and both stop."""
+    checkpoint, cache = uninterrupted / "checkpoints" / "last.ckpt", tmp_path / "cache"
+    arguments = ["test", "--config", str(uninterrupted / "config.yaml"), "--ckpt_path", str(checkpoint),
+                 "--trainer.devices", "2", "--model.metrics.init_args.cache_dir", str(cache), *LONG_EVALUATION]
+    code, output = _signal_when(tmp_path, arguments, lambda: cache.is_dir() and any(cache.glob("*.pt")),
+                                signal.SIGTERM)
+    assert code == 143, output[-3000:]
+    deadline = time.monotonic() + 30  # rank 1 reports its own stop (it shares the launcher's output)
+    while output.count("giugan: `giugan test` stopped by SIGTERM") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        output = next(tmp_path.glob("signalled-*.log")).read_text(errors="replace")
+    assert output.count("giugan: `giugan test` stopped by SIGTERM") == 2, output[-3000:]
+    assert "lost" not in output and "Traceback" not in output, output[-3000:]
+    assert not (tmp_path / "runs" / "quickstart" / "eval.json").exists()
