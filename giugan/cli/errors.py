@@ -13,12 +13,15 @@ import re
 import sys
 from collections.abc import Callable
 
+from giugan.cli.explanations import explain
+
 DEBUG_VARIABLE = "GIUGAN_DEBUG"
 USER_ERROR_STATUS = 2
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from jsonargparse import ArgumentError
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from giugan.metrics.extractors import InceptionWeightsUnavailable
     from giugan.training.callbacks.guards import NonFiniteError
@@ -26,8 +29,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
     # NonFiniteError: a NaN/inf stop says what went bad, that the checkpoints are the last good
     # state, and the resume that continues; its traceback would only bury that.
+    # MisconfigurationException: Lightning's word for a trainer setting this machine cannot honour.
     return (ArgumentError, ValueError, OSError, RunDirectoryInUseError, InceptionWeightsUnavailable,
-            NonFiniteError)
+            NonFiniteError, MisconfigurationException)
 
 
 def _bullets(text: str) -> list[str]:
@@ -92,6 +96,11 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
             print(f"giugan: {lost_rank}", file=sys.stderr)
             print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
             return LOST_RANK_STATUS
+        explanation = None if os.environ.get(DEBUG_VARIABLE) else explain(error)
+        if explanation is not None:  # a fault of the machine: its cause and fix
+            print(f"giugan: {explanation}", file=sys.stderr)
+            print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
+            return USER_ERROR_STATUS
         if os.environ.get(DEBUG_VARIABLE) or not isinstance(error, _user_error_types()):
             raise
         print(f"giugan: {one_paragraph(error)}", file=sys.stderr)

@@ -37,6 +37,7 @@ from giugan.training.start_checks import (
     check_devices,
     check_image_sizes,
     check_resume,
+    read_checkpoint_section,
     refuse_fresh_start_over_checkpoints,
     requeued_checkpoint,
     resolve_checkpoint,
@@ -196,6 +197,8 @@ class GiuganCLI(LightningCLI):
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if kwargs.get("ckpt_path") is not None:
             kwargs["ckpt_path"] = resolve_checkpoint(kwargs["ckpt_path"], checkpoint_folder(self.trainer))
+            if subcommand != "fit":  # fit checks it in before_fit, with the architecture
+                read_checkpoint_section(kwargs["ckpt_path"])  # a readable giugan checkpoint
         if subcommand == "predict":
             # Prediction needs no data: the writer's (index, latent) pairs feed GANModule.predict_step.
             kwargs.pop("datamodule", None)
