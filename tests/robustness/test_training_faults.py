@@ -143,6 +143,9 @@ def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path: Path, m
         str(info.value), str(folder / "iter-00000002.ckpt"), "No space left", "unchanged"
     )
     assert sorted(p.name for p in folder.iterdir()) == ["iter-00000001.ckpt", "last.ckpt"]  # no tmp
+    from giugan.cli.explanations import explain  # what the command line shows for it
+
+    assert f"writing {folder / 'iter-00000002.ckpt'} failed" in (explain(info.value) or "")
     monkeypatch.setattr(checkpoints.torch, "save", real_save)
     saved = load(folder / "last.ckpt")
     assert saved["giugan"]["generator_iteration"] == 1 and all_finite(saved)

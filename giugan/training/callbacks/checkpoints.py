@@ -57,12 +57,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if os.path.exists(tmp):
                 os.remove(tmp)
             if isinstance(error, OSError):
+                # With the errno and the file name, OSError is the matching subclass
+                # (PermissionError, ...), and the command line explains its cause.
                 raise OSError(
                     error.errno,
                     f"Could not write checkpoint {path}: {error.strerror or error}. Nothing was "
                     f"written under that name, and the checkpoints already in {folder} are "
-                    f"unchanged (a full disk or quota is the usual cause). Free space or set "
+                    f"unchanged. Free space or fix the folder's permissions, or set "
                     f"--checkpoint.dirpath to another disk, then resume with --ckpt_path last.",
+                    path,
                 ) from error
             raise
 
