@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from giugan.atomic_files import glob_escape, remove_stale_temporaries, temporary_name
+from giugan.messages import first_line
 from giugan.metrics.distributed import all_ranks_agree, rank_and_world
 from giugan.metrics.quantize import QUANTISATION
 from giugan.metrics.score import Score
@@ -114,7 +115,7 @@ def read_reference_file(
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a miss (warned), never trusted
         distrust(
-            f"the file cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+            f"the file cannot be read ({type(err).__name__}: {first_line(err)})"
         )
         return None
     if not isinstance(payload, dict) or payload.get("format") != REFERENCE_FORMAT:

@@ -72,6 +72,15 @@ def test_corrupt_cache_file_is_recomputed_with_a_warning(standin_metrics) -> Non
     assert standin_metrics().load_reference(key) is True  # rewritten, valid again
 
 
+def test_an_empty_cache_file_is_recomputed_with_a_warning(standin_metrics) -> None:
+    metrics = standin_metrics()
+    key = metrics.reference_key("shapes-train-16", 160)
+    path = compute_reference_statistics(metrics, REAL.split(40), "shapes-train-16", 160)
+    path.write_bytes(b"")  # e.g. a copy that stopped at once, or a full disk
+    with pytest.warns(UserWarning, match=r"cannot be read \(EOFError: the file is empty or ends early\)"):
+        assert standin_metrics().load_reference(key) is False
+
+
 def test_cache_file_of_another_key_is_not_trusted(standin_metrics) -> None:
     metrics = standin_metrics()
     train = compute_reference_statistics(metrics, [REAL], "shapes-train-16", 160)
