@@ -3,8 +3,10 @@
 * Best-of-N across a resume: a run evaluated at 2 and 4 (4 the best) and extended to 6 keeps 4 as
   the best in ``best.ckpt`` (its weights), every later checkpoint, the callback state and
   ``eval/best_*``; every checkpoint written at or after an evaluation holds it.
-* An evaluation that a signal interrupted runs first on resume, once, at its own generator
-  iteration; the records and parameters then equal an uninterrupted run's.
+* An evaluation that a signal interrupted runs on resume, once, at its own generator iteration:
+  first of all after SIGTERM (the checkpoint marks it due), on its schedule after SIGKILL (the
+  checkpoint of that iteration waits for its evaluation); the records and parameters then equal
+  an uninterrupted run's.
 * ``giugan test``, ``validate`` and ``predict`` stopped by a signal exit 128 + signal and write no
   record (``eval.json``, ``eval-validate.json``); run again, ``test`` writes a whole, truthful one.
 
@@ -160,29 +162,40 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "runs" / "quickstart"
 
 
-def test_an_evaluation_a_signal_interrupted_runs_first_on_resume(uninterrupted: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_an_evaluation_a_signal_interrupted_runs_on_resume(
+    uninterrupted: Path, tmp_path: Path, signum: int
+) -> None:
     settings = ["--model.eval_every", "4", "--samples.every", "4", *LONG_EVALUATION]
     run_dir = tmp_path / "runs" / "quickstart"
     folder = run_dir / "checkpoints"
     # The grid of iteration 4 is written just before its evaluation starts: stop during it.
     status, output = _signal_when(
         tmp_path, ["fit", "--config", QUICKSTART, *TINY, "--model.generator_iterations", "8", *settings],
-        lambda: (run_dir / "samples" / "iter-00000004.png").exists(), signal.SIGTERM,
+        lambda: (run_dir / "samples" / "iter-00000004.png").exists(), signum,
     )
-    assert status == 143, output[-3000:]
+    assert status == (143 if signum == signal.SIGTERM else -signal.SIGKILL), output[-3000:]
     stopped = _record(folder / "last.ckpt")
-    assert _checkpoint(folder / "last.ckpt")["giugan"]["generator_iteration"] == 4, output[-3000:]
-    assert stopped["history"] == [] and stopped["due"] == 4
-    # iter-4 waits for its evaluation; a signal before that wait began writes it without it.
-    if (folder / "iter-00000004.ckpt").exists():
-        assert _record(folder / "iter-00000004.ckpt")["due"] == 4
+    assert stopped["history"] == []
+    if signum == signal.SIGTERM:
+        # last.ckpt of iteration 4 says its evaluation is due; it runs first on resume.
+        assert _checkpoint(folder / "last.ckpt")["giugan"]["generator_iteration"] == 4, output[-3000:]
+        assert stopped["due"] == 4
+        # iter-4 waits for its evaluation; a signal before that wait began writes it without it.
+        if (folder / "iter-00000004.ckpt").exists():
+            assert _record(folder / "iter-00000004.ckpt")["due"] == 4
+    else:
+        # No checkpoint of iteration 4 was written before its evaluation: the resume redoes
+        # iterations 3 and 4 and then the evaluation, on its schedule.
+        assert _checkpoint(folder / "last.ckpt")["giugan"]["generator_iteration"] == 2, output[-3000:]
+        assert not (folder / "iter-00000004.ckpt").exists()
     assert _evaluation_rows(run_dir) == []
 
     resumed = _fit(tmp_path, 8, *settings, "--ckpt_path", "last")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     log = resumed.stdout + resumed.stderr
-    assert "the evaluation at generator iteration 4 is missing" in log
-    assert log.count("[giugan] generator iteration 4:") == 1  # run once, before training went on
+    assert ("the evaluation at generator iteration 4 is missing" in log) == (signum == signal.SIGTERM)
+    assert log.count("[giugan] generator iteration 4:") == 1  # run once
 
     # Recorded at its own iteration, once: in the checkpoints and in metrics.csv.
     assert _history(folder / "iter-00000004.ckpt") == [4]
@@ -195,7 +208,7 @@ def test_an_evaluation_a_signal_interrupted_runs_first_on_resume(uninterrupted: 
     assert _record(folder / "iter-00000004.ckpt") == _record(reference / "iter-00000004.ckpt")
     for name in ("last.ckpt", "best.ckpt", "iter-00000004.ckpt"):
         assert _same_parameters(folder / name, reference / name), name
-    ours = [{k: v for k, v in r.items()} for r in _evaluation_rows(run_dir)]
+    ours = _evaluation_rows(run_dir)
     theirs = _evaluation_rows(uninterrupted)
     columns = [c for c in theirs[0] if c.startswith("eval/")]
     assert [[float(r[c]) for c in columns] for r in ours] == [[float(r[c]) for c in columns] for r in theirs]
