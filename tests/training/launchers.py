@@ -48,7 +48,9 @@ def free_port() -> int:
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "WANDB_DIR", "GIUGAN_"))}
+    # No WANDB_* of this process: an in-process W&B test leaves WANDB_SERVICE pointing at its own
+    # wandb-core, which would then write (or not yet write) the runs of these commands.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "WANDB_", "GIUGAN_"))}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK"):
         env.pop(name, None)
     env.update(WANDB_MODE="offline", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **extra)
