@@ -60,6 +60,7 @@ LIGHTNING_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
     # GracefulStop: Ctrl-C takes Lightning's SIGTERM path (stop after the batch).
     ("lightning.pytorch", "Trainer", "_signal_connector"),
     ("lightning.pytorch.trainer.connectors.signal_connector", "_SignalConnector", "received_sigterm"),
+    ("lightning.pytorch.trainer.connectors.signal_connector", "_SignalConnector", "_sigterm_notifier_fn"),
     # giugan.training.distributed: every DDP spelling gets find_unused_parameters and a timeout.
     ("lightning.pytorch.strategies", "DDPStrategy", "_ddp_kwargs"),
     ("lightning.pytorch.strategies", "DDPStrategy", "_timeout"),
@@ -150,6 +151,19 @@ def forget_training_data_position(checkpoint: dict[str, Any], datamodule: Any) -
     state.pop("combined_loader", None)
     if datamodule is not None:
         checkpoint.pop(type(datamodule).__qualname__, None)
+
+
+def silence_lightning_sigterm_notifier(trainer: Any) -> None:
+    """Make Lightning's SIGTERM notifier a no-op for ``trainer`` (giugan's handler decides).
+
+    Seam: ``_SignalConnector._sigterm_notifier_fn``, looked up on the instance when Lightning
+    registers its handlers (after the callbacks' ``setup``). The notifier forwards the signal to
+    the ranks its launcher started and broadcasts from inside the signal handler; under DDP a
+    signal landing during another collective (the start-up barrier) then deadlocks.
+    """
+    connector = getattr(trainer, "_signal_connector", None)
+    if connector is not None:
+        connector._sigterm_notifier_fn = lambda signum, frame: None
 
 
 def is_stop_after_batch(exception: BaseException) -> bool:

@@ -140,6 +140,10 @@ class GracefulStop(Callback):
         for signum in EXIT_STATUS:
             self._previous.setdefault(signum, signal.getsignal(signum))
             signal.signal(signum, self._handle)
+        # Lightning installs its SIGTERM handler after this hook, chained in front of ours; its
+        # notifier broadcasts inside the handler (a deadlock under DDP), so it is made a no-op
+        # until `_take_over` leaves ours alone.
+        compat.silence_lightning_sigterm_notifier(trainer)
 
     def _take_over(self) -> None:
         # Lightning installed its SIGTERM handler after `setup` (chaining ours behind it); its
