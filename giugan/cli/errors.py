@@ -1,9 +1,14 @@
 """What the command line shows when a command fails: one paragraph and an exit status.
 
-Bad input (a value, a file, a YAML, a checkpoint, a run directory in use) and a NaN/inf stop exit
-with status 2 and the paragraph that names the key, file or value and the fix; a run stopped by SIGTERM or SIGINT exits
-with 143 or 130 after its checkpoint. Anything else is a bug and keeps its traceback. Set
-``GIUGAN_DEBUG=1`` to see the full traceback of every failure.
+* Bad input (a value, a file, a YAML, a checkpoint, a run directory in use), a NaN/inf stop and
+  a fault of the machine (no GPU, a full disk, permissions: :mod:`giugan.cli.explanations`)
+  exit with status 2 and the paragraph that names the key, file or value and the fix.
+* A command stopped by SIGTERM or SIGINT exits with 143 or 130: a fit after its checkpoint;
+  ``validate``/``test``/``predict`` without a partial record.
+* A DDP run that lost a rank exits with status 1 and names it (:mod:`giugan.training.lost_ranks`).
+
+Anything else is a bug and keeps its traceback. Set ``GIUGAN_DEBUG=1`` to see the full traceback
+of every failure.
 """
 
 from __future__ import annotations
