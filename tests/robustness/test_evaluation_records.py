@@ -28,19 +28,10 @@ from typing import Any
 
 import pytest
 import torch
+from tiny_quickstart import QUICKSTART, TINY_QUICKSTART
 
-ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
 TINY = [
-    "--trainer.accelerator", "cpu",
-    "--model.generator.init_args.conv_dim", "4",
-    "--model.generator.init_args.inserts.1.init_args.channels", "16",
-    "--model.discriminator.init_args.conv_dim", "4",
-    "--data.init_args.batch_size", "8",
-    "--data.init_args.num_images", "96",
-    "--data.init_args.eval_batch_size", "16",
-    "--model.metrics.init_args.num_fake", "48",
-    "--trainer.log_every_n_steps", "1",
+    *TINY_QUICKSTART,
     "--trainer.enable_progress_bar", "false",
     "--trainer.enable_model_summary", "false",
     "--checkpoint.every_n_generator_iterations", "2",

@@ -21,19 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
+from tiny_quickstart import QUICKSTART, ROOT, TINY_QUICKSTART
+
 #: The quickstart shrunk: tiny networks and data, every callback at a cadence of 2 or 3 iterations.
 TINY = [
-    "--trainer.accelerator", "cpu",
-    "--model.generator.init_args.conv_dim", "4",
-    "--model.generator.init_args.inserts.1.init_args.channels", "16",
-    "--model.discriminator.init_args.conv_dim", "4",
-    "--data.init_args.batch_size", "8",
-    "--data.init_args.num_images", "96",
-    "--data.init_args.eval_batch_size", "16",
-    "--model.metrics.init_args.num_fake", "48",
-    "--trainer.log_every_n_steps", "1",
+    *TINY_QUICKSTART,
     "--model.eval_every", "3", "--samples.every", "2", "--samples.num_samples", "16",
     "--checkpoint.every_n_generator_iterations", "2",
 ]
