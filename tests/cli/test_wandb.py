@@ -7,6 +7,7 @@ run's files (``files/``: media, saved files).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 from collections.abc import Callable, Iterator
@@ -113,18 +114,25 @@ def fit(*extra: str) -> int:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A 4-iteration offline run in ``runs/quickstart_tiny``, then resumed to 6 iterations."""
     tmp = tmp_path_factory.mktemp("wandb_run")
+    with offline_wandb_in(tmp):
+        assert fit("--model.generator_iterations", "4") == 0
+        folder = tmp / "runs" / RUN_NAME
+        (folder / "first_runs").write_text("\n".join(p.name for p in (folder / "wandb").glob("offline-run-*")))
+        assert fit("--model.generator_iterations", "6", "--ckpt_path", "last") == 0
+        yield folder
+
+
+@contextlib.contextmanager
+def offline_wandb_in(folder: Path) -> Iterator[None]:
+    """In ``folder``, W&B offline (no WANDB_DIR of the caller) and one torch thread, then restored."""
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WANDB_MODE", "offline")
         patch.delenv("WANDB_DIR", raising=False)
-        patch.chdir(tmp)
+        patch.chdir(folder)
         torch.set_num_threads(1)
         try:
-            assert fit("--model.generator_iterations", "4") == 0
-            folder = tmp / "runs" / RUN_NAME
-            (folder / "first_runs").write_text("\n".join(p.name for p in (folder / "wandb").glob("offline-run-*")))
-            assert fit("--model.generator_iterations", "6", "--ckpt_path", "last") == 0
-            yield folder
+            yield
         finally:
             torch.set_num_threads(threads)
 

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from giugan.cli import main
 
-from .test_wandb import ROOT, TINY, read_run
+from .test_wandb import ROOT, TINY, offline_wandb_in, read_run
 
 RUN = "records_tiny"
 
@@ -45,21 +44,13 @@ def config_of(record: dict) -> dict:
 def attempts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A 2-iteration offline run, resumed to 4 iterations: two offline folders of one run id."""
     tmp = tmp_path_factory.mktemp("wandb_records")
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WANDB_MODE", "offline")
-        patch.delenv("WANDB_DIR", raising=False)
-        patch.chdir(tmp)
-        torch.set_num_threads(1)
-        try:
-            assert fit(tmp, "--model.generator_iterations", "2", "--trainer.precision", "bf16-mixed") == 0
-            folder = tmp / "runs" / RUN
-            (folder / "first").write_text(next((folder / "wandb").glob("offline-run-*")).name)
-            assert fit(tmp, "--model.generator_iterations", "4", "--trainer.precision", "bf16-mixed",
-                       "--ckpt_path", "last") == 0
-            yield folder
-        finally:
-            torch.set_num_threads(threads)
+    with offline_wandb_in(tmp):
+        assert fit(tmp, "--model.generator_iterations", "2", "--trainer.precision", "bf16-mixed") == 0
+        folder = tmp / "runs" / RUN
+        (folder / "first").write_text(next((folder / "wandb").glob("offline-run-*")).name)
+        assert fit(tmp, "--model.generator_iterations", "4", "--trainer.precision", "bf16-mixed",
+                   "--ckpt_path", "last") == 0
+        yield folder
 
 
 def folders(run: Path) -> tuple[Path, Path]:
