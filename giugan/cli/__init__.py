@@ -44,7 +44,15 @@ COMMANDS = {
     "stats": "precompute the real-image reference statistics of a config's data and metrics",
     "inspect": "PCA maps of a checkpoint's feature maps (GIU-GANs figures)",
     "eval": "score a folder or .npz of images with the pinned metrics protocol",
+    "sweep": "run a table's rows x seeds (locally, as a SLURM array or a W&B sweep)",
+    "report": "gather finished runs into the papers' tables (Markdown, CSV, LaTeX, plots)",
+    "export": "the generator alone (safetensors + JSON), loadable without Lightning",
 }
+
+#: Commands that import Lightning only if they need it: ``giugan.cli.<module>.main(argv)``.
+LIGHT_COMMANDS = {"profile": "giugan.profiling.profile", "inspect": "giugan.cli.inspect",
+                  "sweep": "giugan.cli.sweep", "report": "giugan.cli.report",
+                  "export": "giugan.cli.export"}
 
 
 def usage() -> str:
@@ -64,15 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage(), end="", file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
-    if args and args[0] == "profile":
-        from giugan.profiling.profile import main as profile_main
-
-        return profile_main(args[1:])
-    if args and args[0] == "inspect":
-        from giugan.cli.inspect import main as inspect_main
-
-        return inspect_main(args[1:])
     from giugan.cli.errors import run_reporting_errors
+
+    if args[0] in LIGHT_COMMANDS:
+        import importlib
+
+        module = importlib.import_module(LIGHT_COMMANDS[args[0]])
+        return run_reporting_errors(lambda: module.main(args[1:]), in_process=argv is not None)
 
     def command() -> int:
         from giugan.cli.composition import composed_sys_argv

@@ -25,18 +25,33 @@ USER_ERROR_STATUS = 2
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
-    from jsonargparse import ArgumentError
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    """The exception types that are the user's to fix (those of modules a command never imported
+    cannot have been raised, so a light command such as ``giugan profile`` imports nothing here)."""
+    types: list[type[BaseException]] = [ValueError, OSError]
+    if "jsonargparse" in sys.modules:
+        from jsonargparse import ArgumentError
 
-    from giugan.metrics.extractors import InceptionWeightsUnavailable
-    from giugan.training.callbacks.guards import NonFiniteError
-    from giugan.training.run_directory import RunDirectoryInUseError
+        types.append(ArgumentError)
+    if "lightning" in sys.modules:
+        # Lightning's word for a trainer setting this machine cannot honour.
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    # NonFiniteError: a NaN/inf stop says what went bad, that the checkpoints are the last good
-    # state, and the resume that continues; its traceback would only bury that.
-    # MisconfigurationException: Lightning's word for a trainer setting this machine cannot honour.
-    return (ArgumentError, ValueError, OSError, RunDirectoryInUseError, InceptionWeightsUnavailable,
-            NonFiniteError, MisconfigurationException)
+        types.append(MisconfigurationException)
+    if "giugan.metrics.extractors" in sys.modules:
+        from giugan.metrics.extractors import InceptionWeightsUnavailable
+
+        types.append(InceptionWeightsUnavailable)
+    if "giugan.training.callbacks.guards" in sys.modules:
+        # A NaN/inf stop says what went bad, that the checkpoints are the last good state, and
+        # the resume that continues; its traceback would only bury that.
+        from giugan.training.callbacks.guards import NonFiniteError
+
+        types.append(NonFiniteError)
+    if "giugan.training.run_directory" in sys.modules:
+        from giugan.training.run_directory import RunDirectoryInUseError
+
+        types.append(RunDirectoryInUseError)
+    return tuple(types)
 
 
 def _bullets(text: str) -> list[str]:
@@ -76,19 +91,18 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
     ends right after), unless ``in_process`` (``main(argv)`` called from Python), where the
     previous handlers are put back.
     """
-    from giugan import compat
-    from giugan.training.callbacks.signals import EXIT_STATUS, LAST_STOP
-    from giugan.training.run_directory import release_held_locks
-
     started = False
     try:
         status = command()
         started = True
         return status
     except BaseException as error:
-        started = bool(LAST_STOP) or _training_started()
-        if compat.is_stop_after_batch(error) and LAST_STOP:
-            stop = LAST_STOP.pop()
+        stops = _signal_stops()
+        started = bool(stops) or _training_started()
+        if stops and _is_stop_after_batch(error):
+            from giugan.training.callbacks.signals import EXIT_STATUS
+
+            stop = stops.pop()
             print(f"giugan: {stop}", file=sys.stderr)
             if in_process:
                 stop.callback.restore_handlers()
@@ -112,7 +126,25 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
         print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
         return USER_ERROR_STATUS
     finally:
-        release_held_locks(started=started)
+        if "giugan.training.run_directory" in sys.modules:
+            from giugan.training.run_directory import release_held_locks
+
+            release_held_locks(started=started)
+
+
+def _signal_stops() -> list:
+    """The signal stops recorded by :class:`~giugan.training.callbacks.signals.GracefulStop`."""
+    if "giugan.training.callbacks.signals" not in sys.modules:
+        return []
+    from giugan.training.callbacks.signals import LAST_STOP
+
+    return LAST_STOP
+
+
+def _is_stop_after_batch(error: BaseException) -> bool:
+    from giugan import compat
+
+    return compat.is_stop_after_batch(error)
 
 
 def _lost_rank_paragraph(error: BaseException) -> str | None:
@@ -125,6 +157,8 @@ def _lost_rank_paragraph(error: BaseException) -> str | None:
 
 
 def _training_started() -> bool:
+    if "giugan.cli.lightning" not in sys.modules:
+        return False
     from giugan.cli.lightning import SaveFitConfig
 
     return SaveFitConfig.any_started
