@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from giugan.profiling.counting import PairCount, count_pair
+from giugan.profiling.differences import row_differences
 from giugan.profiling.paper_tables import (
     CELEBA,
     IGAN_CHANNELS,
@@ -97,7 +98,11 @@ class ProfileCache:
 
 
 def paper_rows(table: str | None, cache: ProfileCache) -> list[dict[str, Any]]:
-    """The GIU-GANs rows of ``table`` (all tables when None) with our counts, as JSON-ready dicts."""
+    """The GIU-GANs rows of ``table`` (all tables when None) with our counts, as JSON-ready dicts.
+
+    ``difference``: the row's Params/FLOPs difference from its table's GIU-GANs row against the
+    printed one (Tables 1 and 4, see :mod:`giugan.profiling.differences`), else None.
+    """
     rows = []
     for entry in PAPER_ROWS:
         if table is not None and entry.table != table:
@@ -124,6 +129,9 @@ def paper_rows(table: str | None, cache: ProfileCache) -> list[dict[str, Any]]:
                 "note": entry.note,
             }
         )
+    differences = row_differences(rows)
+    for row in rows:
+        row["difference"] = differences.get((row["table"], row["row"]))
     return rows
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from giugan.profiling.paper_tables import PARAMS_RULE, PARAMS_RULE_TEXT, format_millions
 
-__all__ = ["RULES_HEADER", "render_preset", "render_tables"]
+__all__ = ["RULES_HEADER", "render_differences", "render_preset", "render_tables"]
 
 #: The rules every table row is judged by, printed above the tables.
 RULES_HEADER = (
@@ -128,6 +128,33 @@ def _summary(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _signed_millions(value: int) -> str:
+    return f"{value / 1_000_000:+.4f}M"
+
+
+def render_differences(rows: list[dict[str, Any]], fmt: str) -> str | None:
+    """Each row's difference from the table's GIU-GANs row, ours against the printed range."""
+    compared = [r for r in rows if r.get("difference")]
+    if not compared:
+        return None
+    reference = compared[0]["difference"]["reference"]
+    header = ["row", "our params diff", "paper params diff", "reproduced", "our FLOPs diff",
+              "paper FLOPs diff", "reproduced"]
+    body = []
+    for row in compared:
+        cells = [row["row"]]
+        for column in ("params", "flops"):
+            difference = row["difference"][column]
+            low, high = difference["paper_range"]
+            cells += [_signed_millions(difference["ours"]), f"{low}..{high}M", _yes_no(difference["reproduced"])]
+        body.append(cells)
+    title = f"Differences from the row '{reference}' (printed: the range the rounded values allow)"
+    if fmt == "markdown":
+        lines = [f"{title}:", "", "| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
+    return "\n".join([title, *_align(header, body, {1, 2, 4, 5})])
+
+
 def _title(table: str) -> str:
     if table == "igan2":
         return "iGAN report, Table 2 (involution layer #parameters, C = 64)"
@@ -138,7 +165,8 @@ def render_tables(sections_rows: list[tuple[str, list[dict[str, Any]]]], fmt: st
     """``(table id, rows)`` pairs as one text / Markdown / JSON document.
 
     Text and Markdown start with :data:`RULES_HEADER` when a GIU-GANs table is included and end
-    with the match summary; text notes become shared footnotes.
+    with the match summary; text notes become shared footnotes. Tables 1 and 4 are followed by
+    their rows' differences from the GIU-GANs row (:mod:`giugan.profiling.differences`).
     """
     records = [row for _, rows in sections_rows for row in rows]
     if fmt == "json":
@@ -152,6 +180,9 @@ def render_tables(sections_rows: list[tuple[str, list[dict[str, Any]]]], fmt: st
             sections.append(_render_text(_title(table), header, body, notes, numbers))
         else:
             sections.append(_render_markdown(_title(table), header, body, notes))
+        differences = render_differences(rows, fmt)
+        if differences:
+            sections.append(differences)
     if giu_rows:
         sections.append(_summary(giu_rows))
     if numbers:
