@@ -101,7 +101,14 @@ def load_generator(folder: str | Path, map_location: str | torch.device = "cpu")
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no such file; export the checkpoint again with `giugan export`.")
     generator = construct_generator(description["generator"])
-    generator.load_state_dict(load_file(str(weights), device=str(map_location)))
+    try:
+        generator.load_state_dict(load_file(str(weights), device=str(map_location)))
+    except RuntimeError as error:  # names or shapes that the constructed network does not have
+        raise ValueError(
+            f"{weights}: the weights do not fit the network {DESCRIPTION_FILE} describes "
+            f"({str(error).splitlines()[0]} ...). The network's code changed since the export, "
+            f"or a file of another export was copied in; export the checkpoint again."
+        ) from None
     generator.to(map_location)
     generator.train(description.get("mode", "eval") == "train")
     generator.requires_grad_(False)

@@ -197,3 +197,13 @@ def test_export_is_logged_as_a_wandb_model_artifact(checkpoints: dict[str, Path]
     entries = {entry.path: entry.digest for entry in artifact.manifest.contents}
     assert entries == {name: _md5(output / name) for name in ("generator.json", "generator.safetensors")}
     assert json.loads(artifact.metadata)["z_dim"] == 128
+
+
+def test_weights_that_do_not_fit_the_description_are_named(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """generator.json of the GIU-GAN beside the DCGAN's weights: a ValueError naming the file."""
+    giu, dcgan = tmp_path / "giu", tmp_path / "dcgan"
+    assert main(["export", str(checkpoints["giu"]), "--output", str(giu)]) == 0
+    assert main(["export", str(checkpoints["dcgan"]), "--output", str(dcgan)]) == 0
+    (giu / "generator.safetensors").write_bytes((dcgan / "generator.safetensors").read_bytes())
+    with pytest.raises(ValueError, match=r"generator.safetensors: the weights do not fit the network generator.json"):
+        load_generator(giu)
