@@ -21,7 +21,7 @@ import argparse
 import re
 from pathlib import Path
 
-__all__ = ["build_parser", "default_output", "main"]
+__all__ = ["build_parser", "default_output", "log_artifact", "main", "wandb_folder"]
 
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -81,19 +81,25 @@ def _refuse_artifact_name(name: str | None) -> None:
         )
 
 
+def wandb_folder(output: Path) -> Path:
+    """Where the export's W&B run writes ``wandb/``: the run directory for ``<run dir>/export/<name>``,
+    else the folder holding ``output``."""
+    parent = output.resolve().parent
+    return parent.parent if parent.name == "export" else parent
+
+
 def log_artifact(folder: Path, name: str, project: str, description: dict, alias: str, mode: str) -> str:
     """Log ``folder`` as W&B model artifact ``name`` from a run of job type ``export``; its run folder.
 
-    ``mode`` is passed to wandb, not left to it: a W&B session of this process (an earlier
-    command) would otherwise keep its own.
-
-    The run's files go under ``wandb/`` beside the export's run directory (``runs/<name>/wandb/``
-    for the default ``--output``), so ``wandb sync runs/<name>/wandb/`` uploads it with the run.
+    The run goes under :func:`wandb_folder` (``runs/<name>/wandb/`` for the default ``--output``),
+    so ``wandb sync runs/<name>/wandb/`` uploads it with the training run. ``mode`` is passed to
+    wandb rather than left to it: a W&B session of this process (an earlier command) would
+    otherwise impose its own.
     """
     import wandb
 
     run = wandb.init(project=project, name=f"{name}-export", job_type="export", mode=mode,
-                     dir=str(folder.resolve().parent.parent), config={"export": description})
+                     dir=str(wandb_folder(folder)), config={"export": description})
     try:
         artifact = wandb.Artifact(name, type="model", metadata=description)
         artifact.add_dir(str(folder))
