@@ -121,8 +121,9 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
              "98.15M",
              note="GIU-GAN's own two modules (GIU(256) after G block 1 and D block 3) plus a "
                   "GIU(64) after G block 3 and one after D block 1: Params match (1,919,572). "
-                  "FLOPs 98.10M, 0.05M low: four GIU modules, the same per-module shortfall as "
-                  "the other GIU rows. Alternative, literal reading of the row name (preset "
+                  "FLOPs 98.10M, 0.05M low over four GIU modules, more than the two-module GIU row's "
+                  "0.02M (GIU-GANs): its FLOPs difference from GIU-GANs is not reproduced (see the differences "
+                  "under Table 1). Alternative, literal reading of the row name (preset "
                   "giu_gan_shallow_d_deep_g_32: only GIU(64) after D block 1 and G block 3): "
                   "1,850,900 params (1.85M) / 97,245,953 MACs (97.25M), matching neither column."
                   + _RBN),
