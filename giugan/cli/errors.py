@@ -14,13 +14,13 @@ of every failure.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
 
 from giugan.cli.explanations import explain
+from giugan.cli.paragraphs import one_paragraph
+from giugan.rank_reports import DEBUG_VARIABLE, another_rank_explained, say_once
 
-DEBUG_VARIABLE = "GIUGAN_DEBUG"
 USER_ERROR_STATUS = 2
 
 
@@ -54,36 +54,6 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
-def _bullets(text: str) -> list[str]:
-    """jsonargparse's ``- cause`` items, each joined with its more-indented continuation lines."""
-    items: list[str] = []
-    indent = None
-    for line in text.splitlines():
-        stripped = line.strip()
-        depth = len(line) - len(line.lstrip())
-        if stripped.startswith("- "):
-            items.append(stripped[2:])
-            indent = depth
-        elif items and indent is not None and depth > indent and stripped:
-            items[-1] += " " + stripped
-        else:
-            indent = None
-    return items
-
-
-def one_paragraph(error: BaseException) -> str:
-    """The message a user needs from ``error``: jsonargparse's union dumps reduced to their cause."""
-    text = str(error).strip()
-    causes = [b for b in _bullets(text) if "NoneType" not in b and not b.startswith("Expected a <class")]
-    if causes:
-        key = re.search(r'Parser key "([^"]+)"', text)
-        where = f"{key.group(1)}: " if key else ""
-        return where + " ".join(causes[:2])
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("File \"", "^", "raise ", "Traceback"))]
-    return " ".join(lines[:4]) or type(error).__name__
-
-
 def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -> int:
     """Run ``command``; turn user errors and signal stops into a paragraph and an exit status.
 
@@ -109,27 +79,34 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
             return EXIT_STATUS.get(stop.signum, 1)
         lost_rank = None if os.environ.get(DEBUG_VARIABLE) else _lost_rank_paragraph(error)
         if lost_rank is not None:
-            from giugan.training.lost_ranks import LOST_RANK_STATUS, end_started_ranks
+            from giugan.training.lost_ranks import LOST_RANK_STATUS
 
-            end_started_ranks()  # a hung rank would otherwise outlive the run
-            print(f"giugan: {lost_rank}", file=sys.stderr)
-            print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
+            _end_started_ranks()  # a hung rank would otherwise outlive the run
+            if another_rank_explained():
+                return USER_ERROR_STATUS  # the peers were lost to a fault one of them explained
+            say_once(lost_rank)
             return LOST_RANK_STATUS
         explanation = None if os.environ.get(DEBUG_VARIABLE) else explain(error)
-        if explanation is not None:  # a fault of the machine: its cause and fix
-            print(f"giugan: {explanation}", file=sys.stderr)
-            print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
-            return USER_ERROR_STATUS
-        if os.environ.get(DEBUG_VARIABLE) or not isinstance(error, _user_error_types()):
-            raise
-        print(f"giugan: {one_paragraph(error)}", file=sys.stderr)
-        print(f"(set {DEBUG_VARIABLE}=1 for the full traceback)", file=sys.stderr)
+        if explanation is None:
+            if os.environ.get(DEBUG_VARIABLE) or not isinstance(error, _user_error_types()):
+                raise
+            explanation = one_paragraph(error)
+        # A fault of the machine (its cause and fix) or of the input; said once for all ranks.
+        say_once(explanation)
+        _end_started_ranks()  # the ranks this process launched would only report a lost peer
         return USER_ERROR_STATUS
     finally:
         if "giugan.training.run_directory" in sys.modules:
             from giugan.training.run_directory import release_held_locks
 
             release_held_locks(started=started)
+
+
+def _end_started_ranks() -> None:
+    if "giugan.training.lost_ranks" in sys.modules:
+        from giugan.training.lost_ranks import end_started_ranks
+
+        end_started_ranks()
 
 
 def _signal_stops() -> list:
@@ -157,8 +134,8 @@ def _lost_rank_paragraph(error: BaseException) -> str | None:
 
 
 def _training_started() -> bool:
-    if "giugan.cli.lightning" not in sys.modules:
+    if "giugan.training.run_directory" not in sys.modules:
         return False
-    from giugan.cli.lightning import SaveFitConfig
+    from giugan.training.run_directory import training_started
 
-    return SaveFitConfig.any_started
+    return training_started()

@@ -13,6 +13,17 @@ class _DropLightningTips:
         return not str(record.getMessage()).startswith("💡 Tip")
 
 
+class _DropDistributedBanner:
+    """A logging filter dropping Lightning's start-up banner of a DDP run (a line per rank and a
+    five-line block): giugan's own line ("DDP over N processes ... collective timeout ...", see
+    giugan/training/distributed.py) says the same once, with the settings a user can change."""
+
+    def filter(self, record: Any) -> bool:
+        message = str(record.getMessage())
+        return not (message.startswith("Initializing distributed: GLOBAL_RANK")
+                    or "All distributed processes registered" in message)
+
+
 def quiet_library_notices() -> None:
     """Silence library notices a giugan user cannot act on, each matched precisely.
 
@@ -24,16 +35,23 @@ def quiet_library_notices() -> None:
       (``giugan.training.evaluation.SampleBatches``), already split per rank and loaded without
       workers, so the caution never applies (giugan's image datasets are map-style);
     * torchdata's own call of torch's deprecated ``set_vital`` (printed once per loader, on every
-      rank), fixed on torchdata's side, not ours.
+      rank), fixed on torchdata's side, not ours;
+    * Lightning's DDP start-up banner, which giugan's own line about the run replaces.
     """
     import logging
 
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
     warnings.filterwarnings("ignore", message=r"'set_vital' is deprecated", module=r"torchdata\.")
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _DropLightningTips) for f in rank_zero.filters):
-        rank_zero.addFilter(_DropLightningTips())
+    # Lightning's rank-zero messages go to the logger of whichever of its packages was imported
+    # last (``lightning.pytorch`` or ``lightning.fabric``), its per-rank ones to the module's own.
+    for name, kinds in (("lightning.pytorch.utilities.rank_zero", (_DropLightningTips, _DropDistributedBanner)),
+                        ("lightning.fabric.utilities.rank_zero", (_DropLightningTips, _DropDistributedBanner)),
+                        ("lightning.fabric.utilities.distributed", (_DropDistributedBanner,))):
+        logger = logging.getLogger(name)
+        for kind in kinds:
+            if not any(isinstance(f, kind) for f in logger.filters):
+                logger.addFilter(kind())
 
 
 def giugan_help_formatter() -> type:

@@ -14,18 +14,23 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 import torch.distributed as dist
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from giugan import compat
+from giugan.rank_reports import LAUNCHER_PID_VARIABLE, another_rank_explained
 from giugan.training.run_directory import release_held_locks
 
-#: Set by the launching process of ``giugan fit --trainer.devices N`` for the ranks it starts.
-LAUNCHER_PID_VARIABLE = "GIUGAN_LAUNCHER_PID"
 #: Exit status of a run that lost one of its processes.
 LOST_RANK_STATUS = 1
+#: Exit status of a rank that explained its fault at the error boundary (giugan/cli/errors.py).
+EXPLAINED_FAULT_STATUS = 2
+#: How long the launching process lets its own error boundary end a run that a rank's explained
+#: fault stopped, before it ends the run itself.
+_GRACE_SECONDS = 10.0
 
 #: Fragments of the errors gloo, NCCL and the TCP store raise when a peer is gone or a collective
 #: waited past the timeout.
@@ -149,6 +154,15 @@ def _check_ranks(processes: list[Any], trainer: Trainer) -> bool:
     if not lost:
         return False
     index, code = lost[0]
+    if code == EXPLAINED_FAULT_STATUS and another_rank_explained(wait_seconds=1.0):
+        # That rank said what went wrong; this process (whose own boundary exits with the same
+        # status once its next collective fails) adds nothing but stops the others.
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        time.sleep(_GRACE_SECONDS)
+        release_held_locks()
+        os._exit(EXPLAINED_FAULT_STATUS)
     node = getattr(trainer, "node_rank", 0)
     rank = node * trainer.num_devices + index + 1
     print(
