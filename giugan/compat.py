@@ -73,6 +73,39 @@ LIGHTNING_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
     ("lightning.pytorch.loggers.csv_logs", "ExperimentWriter", "_fs"),
     ("lightning.pytorch.loggers", "CSVLogger", "_experiment"),
     ("lightning.pytorch.loggers", "CSVLogger", "_fs"),
+    # giugan.training.loggers.WandbLogger: one W&B run per run folder, resumed by id, created
+    # only once the start is accepted (the arguments of ``wandb.init`` it keeps, its run).
+    ("lightning.pytorch.loggers", "WandbLogger", "_wandb_init"),
+    ("lightning.pytorch.loggers", "WandbLogger", "_experiment"),
+    ("lightning.pytorch.loggers", "WandbLogger", "_save_dir"),
+    ("lightning.pytorch.loggers", "WandbLogger", "_project"),
+    ("lightning.pytorch.loggers", "WandbLogger", "_prefix"),
+    ("lightning.pytorch.loggers", "WandbLogger", "_id"),
+    ("lightning.pytorch.loggers", "WandbLogger", "_attach_id"),
+    # GiuganCLI and GeneratorDiscriminatorSummary: the summary depth and progress bar the user
+    # configured, carried over to giugan's own versions of those callbacks.
+    ("lightning.pytorch.callbacks", "ModelSummary", "_max_depth"),
+    ("lightning.pytorch.callbacks", "TQDMProgressBar", "_leave"),
+)
+
+#: Private members of the other libraries, as ``(module path, class, member)`` (checked like
+#: :data:`LIGHTNING_PRIVATE_MEMBERS` by :func:`missing_private_members`).
+OTHER_PRIVATE_MEMBERS: tuple[tuple[str, str, str], ...] = (
+    # giugan.cli.presentation: "known subclasses" lists shortened in `--help`.
+    ("jsonargparse", "DefaultHelpFormatter", "_get_help_string"),
+    # giugan.cli.suggestions: "did you mean" reads the parser's options (and its subcommands').
+    ("jsonargparse", "ArgumentParser", "_actions"),
+    # is_synced / forget_computed below.
+    ("torchmetrics", "Metric", "_is_synced"),
+    ("torchmetrics", "Metric", "_computed"),
+)
+
+#: Private keys Lightning writes into a module's saved hyperparameters (``hparams.yaml`` and
+#: checkpoints) that giugan reads or drops (giugan.cli.runs: the config saved in a checkpoint),
+#: as ``(module path whose source writes the key, key)``.
+LIGHTNING_PRIVATE_HPARAM_KEYS: tuple[tuple[str, str], ...] = (
+    ("lightning.pytorch.cli", "_instantiator"),
+    ("lightning.pytorch.cli", "_class_path"),
 )
 
 
@@ -191,10 +224,26 @@ def compile_errors() -> tuple[type[BaseException], ...]:
 
 def missing_lightning_private_members() -> list[str]:
     """The entries of :data:`LIGHTNING_PRIVATE_MEMBERS` the installed Lightning lacks."""
+    return _missing_members(LIGHTNING_PRIVATE_MEMBERS)
+
+
+def missing_private_members() -> list[str]:
+    """Every entry of this module's tables that the installed libraries lack."""
+    import importlib
+    import inspect
+
+    missing = _missing_members(LIGHTNING_PRIVATE_MEMBERS + OTHER_PRIVATE_MEMBERS)
+    for module_name, key in LIGHTNING_PRIVATE_HPARAM_KEYS:
+        if f'"{key}"' not in inspect.getsource(importlib.import_module(module_name)):
+            missing.append(f"{module_name}: hyperparameter key {key}")
+    return missing
+
+
+def _missing_members(table: tuple[tuple[str, str, str], ...]) -> list[str]:
     import importlib
 
     missing = []
-    for module_name, class_name, member in LIGHTNING_PRIVATE_MEMBERS:
+    for module_name, class_name, member in table:
         cls = getattr(importlib.import_module(module_name), class_name)
         if not hasattr(cls, member) and member not in _instance_attributes(cls):
             missing.append(f"{module_name}.{class_name}.{member}")
@@ -202,7 +251,8 @@ def missing_lightning_private_members() -> list[str]:
 
 
 def _instance_attributes(cls: type) -> set[str]:
-    """Names assigned as ``self.<name>`` in the ``__init__`` of ``cls`` or a base class."""
+    """Names assigned as ``self.<name>`` in the ``__init__`` of ``cls`` or a base class, and the
+    private names its source reads or writes as strings (e.g. in ``__getstate__``)."""
     import inspect
     import re
 
@@ -214,6 +264,10 @@ def _instance_attributes(cls: type) -> set[str]:
         except (OSError, TypeError):
             continue
         names.update(re.findall(r"self\.(\w+)\s*[:=]", source))
+        try:
+            names.update(re.findall(r"[\"'](_\w+)[\"']", inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
     return names
 
 

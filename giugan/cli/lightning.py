@@ -30,6 +30,7 @@ from giugan.training.module import GANModule
 from giugan.training.resume_changes import ApplyResumeChanges, read_changes
 from giugan.training.run_directory import (
     RunDirectoryLock,
+    mark_training_started,
     release_held_locks,
     remove_stale_checkpoint_files,
 )
@@ -60,14 +61,11 @@ class SaveFitConfig(SaveConfigCallback):
     run's ``config.yaml``).
     """
 
-    #: Whether a fit in this process got as far as training (its files are then the run's).
-    any_started = False
-
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         return
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        SaveFitConfig.any_started = True
+        mark_training_started()
         if trainer.ckpt_path is not None:
             iteration = int(getattr(pl_module, "generator_iteration", 0))
             self.config_filename = f"config-resume-{iteration:08d}.yaml"
@@ -91,7 +89,7 @@ class GiuganCLI(LightningCLI):
         except ArgumentError as error:
             # One paragraph instead of the usage text and jsonargparse's union dumps, with the
             # nearest option or class when a name was mistyped.
-            from giugan.cli.errors import one_paragraph
+            from giugan.cli.paragraphs import one_paragraph
             from giugan.cli.suggestions import parser_options, suggestion
 
             paragraph = one_paragraph(error)
@@ -108,7 +106,7 @@ class GiuganCLI(LightningCLI):
         return words[0] if words and not words[0].startswith("-") else "fit"
 
     def _init_cli(self, args: list[str] | None, run: bool) -> None:
-        SaveFitConfig.any_started = False  # per command (tests run several in one process)
+        mark_training_started(False)  # per command (tests run several in one process)
         self._given_args = list(sys.argv[1:] if args is None else args)
         super().__init__(
             GANModule,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from giugan.training.evaluation_hooks import report_filename
 from giugan.training.loggers import RunFolderOnly
+from giugan.training.run_directory import report_filename
 
 
 def keep_records_apart(trainer: Any, subcommand: str) -> None:

@@ -32,12 +32,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from giugan.training.callbacks.signals import agree_on_stop, stop_received
 from giugan.training.checks import metrics_ready
 from giugan.training.evaluation import sample_batches_loader
-
-
-def report_filename(command: str) -> str:
-    """The record an evaluation command writes in the run directory: ``test`` -> ``eval.json``,
-    ``validate`` -> ``eval-validate.json`` (so neither replaces the other's)."""
-    return "eval.json" if command == "test" else f"eval-{command}.json"
+from giugan.training.run_directory import report_filename
 
 
 class EvaluationHooks:

@@ -34,6 +34,27 @@ HELD: list[RunDirectoryLock] = []
 UNDO_ON_REFUSAL: list[Callable[[], None]] = []
 
 
+def report_filename(command: str) -> str:
+    """The record an evaluation command writes in the run directory: ``test`` -> ``eval.json``,
+    ``validate`` -> ``eval-validate.json`` (so neither replaces the other's)."""
+    return "eval.json" if command == "test" else f"eval-{command}.json"
+
+
+_TRAINING_STARTED = [False]
+
+
+def mark_training_started(started: bool = True) -> None:
+    """Record that a fit in this process got as far as training (its files are then the run's:
+    a later failure no longer takes back what the start created); ``False`` resets it per
+    command (tests run several commands in one process)."""
+    _TRAINING_STARTED[0] = started
+
+
+def training_started() -> bool:
+    """Whether a fit in this process got as far as training (see :func:`mark_training_started`)."""
+    return _TRAINING_STARTED[0]
+
+
 def undo_on_refusal(action: Callable[[], None]) -> None:
     """Have ``action`` run if this command's start is refused (see :func:`release_held_locks`)."""
     UNDO_ON_REFUSAL.append(action)

@@ -108,10 +108,10 @@ def test_a_refused_start_leaves_no_wandb_run_or_id(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    from giugan.cli.lightning import SaveFitConfig
+    from giugan.training import run_directory
 
     # A fresh process, as from the console (a fit earlier in this process set it).
-    monkeypatch.setattr(SaveFitConfig, "any_started", False)
+    monkeypatch.setattr(run_directory, "_TRAINING_STARTED", [False])
     (tmp_path / "empty").mkdir()
     data = tmp_path / "data.yaml"
     data.write_text("data:\n  class_path: giugan.data.ImageFolderDataModule\n"

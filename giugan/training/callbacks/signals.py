@@ -286,7 +286,7 @@ class GracefulStop(Callback):
 
     def _record_name(self) -> str | None:
         if self._stage in ("test", "validate"):
-            from giugan.training.evaluation_hooks import report_filename
+            from giugan.training.run_directory import report_filename
 
             return report_filename(self._stage)
         return None
