@@ -26,6 +26,15 @@ def explain(error: BaseException) -> str | None:
     path = error.filename if isinstance(error.filename, str) else None
     if error.errno == errno.ENOSPC or error.errno == errno.EDQUOT:
         return _disk_full(path or "a file")
+    if error.errno == errno.EFBIG:
+        return (
+            f"Writing {path or 'a file'} failed: it grew past the largest file this process may "
+            f"write (its file-size limit, `ulimit -f`, which schedulers often set, or the file "
+            f"system's maximum). Nothing was written under its name, and the checkpoints already "
+            f"there are intact. Raise the limit (`ulimit -f unlimited`, or the scheduler's file-size "
+            f"option) or put the run on another disk (--checkpoint.dirpath DIR, the loggers' "
+            f"save_dir), then resume with --ckpt_path last."
+        )
     if isinstance(error, PermissionError) and path:
         folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
         return (

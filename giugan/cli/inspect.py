@@ -142,7 +142,9 @@ def load_module(checkpoint: Path, device: str) -> Any:
             f"`giugan fit`, e.g. runs/<name>/checkpoints/last.ckpt or best.ckpt."
         )
     from giugan.training.module import GANModule
+    from giugan.training.start_checks import read_checkpoint_section
 
+    read_checkpoint_section(str(checkpoint), given_as="inspect: checkpoint")  # any unreadable file
     try:
         module = GANModule.load_from_checkpoint(checkpoint, map_location="cpu", metrics=None)
     except (KeyError, TypeError, EOFError, pickle.UnpicklingError) as error:

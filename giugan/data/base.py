@@ -11,12 +11,14 @@ the GAN module consumes ``n_critic`` discriminator mini-batches (the CLI links
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import os
 import random
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,21 @@ class DataDownloadFailed(OSError):
 
     An ``OSError``: the command line shows it as one paragraph with exit status 2.
     """
+
+
+@contextlib.contextmanager
+def folders_removed_on_failure(folder: Path) -> Iterator[None]:
+    """Take back the folders a failed download created on the way to ``folder``: those of them
+    that did not exist before and are still empty (a refused command leaves the disk as it was)."""
+    folder = Path(folder).absolute()
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 class CorruptDataError(ValueError):
     """A data file exists but cannot be read as the expected format.
@@ -233,6 +250,9 @@ class ImageDataModule(L.LightningDataModule, ABC):
         """
         if stage in (None, "fit") and self._train_dataset is None:
             self._train_dataset = self._build_dataset(reference=False)
+        if stage in (None, "fit") and self._train_dataset is not None:
+            # Refused here, before the loggers write anything, rather than when the loader is built.
+            self._check_training_split(len(self._train_dataset))  # type: ignore[arg-type]
         if self._reference_dataset is None:
             self._reference_dataset = self._build_dataset(reference=True)
 
@@ -298,7 +318,11 @@ class ImageDataModule(L.LightningDataModule, ABC):
         if self._train_dataset is None:
             self.setup("fit")
         assert self._train_dataset is not None
-        n = len(self._train_dataset)  # type: ignore[arg-type]
+        self._check_training_split(len(self._train_dataset))  # type: ignore[arg-type]
+        return self._loader(self._train_dataset, self.train_batch_size, train=True)
+
+    def _check_training_split(self, n: int) -> None:
+        """The ``n`` training images give every generator iteration its batches."""
         if self.drop_last and n < self.train_batch_size:
             raise ValueError(
                 f"The training split of {type(self).__name__} has {n} images, fewer than one "
@@ -308,7 +332,6 @@ class ImageDataModule(L.LightningDataModule, ABC):
                 "'batches_per_iteration', set 'drop_last: false', or use more images."
             )
         self._check_leftover_batch(n)
-        return self._loader(self._train_dataset, self.train_batch_size, train=True)
 
     def _check_leftover_batch(self, n: int) -> None:
         """With ``drop_last: false`` the last batch of a pass must still split into

@@ -28,7 +28,13 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
-from giugan.data.base import CorruptDataError, DataDownloadFailed, ImageDataModule, path_digest
+from giugan.data.base import (
+    CorruptDataError,
+    DataDownloadFailed,
+    ImageDataModule,
+    folders_removed_on_failure,
+    path_digest,
+)
 from giugan.data.files import ImageFileDataset, list_image_files
 from giugan.data.transforms import ImageTransform
 from giugan.messages import first_few
@@ -235,7 +241,8 @@ class CelebADataModule(ImageDataModule):
         try:
             from torchvision.datasets import CelebA
 
-            CelebA(root=str(self.root), split="all", target_type=[], download=True)
+            with folders_removed_on_failure(self.root / "celeba"):
+                CelebA(root=str(self.root), split="all", target_type=[], download=True)
         except Exception as error:
             raise DataDownloadFailed(
                 f"Downloading CelebA into {(self.root / 'celeba').resolve()} failed "

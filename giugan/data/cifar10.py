@@ -28,6 +28,7 @@ from giugan.data.base import (
     DataDownloadFailed,
     ImageDataModule,
     InMemoryImageDataset,
+    folders_removed_on_failure,
 )
 from giugan.validation import check_bool, check_choice, check_path
 
@@ -210,7 +211,8 @@ class CIFAR10DataModule(ImageDataModule):
         try:
             from torchvision.datasets import CIFAR10
 
-            CIFAR10(root=str(self.root), train=True, download=True)
+            with folders_removed_on_failure(self.root):
+                CIFAR10(root=str(self.root), train=True, download=True)
         except Exception as error:
             raise DataDownloadFailed(
                 f"Downloading CIFAR-10 into {self.root.resolve()} failed ({type(error).__name__}: "

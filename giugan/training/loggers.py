@@ -23,6 +23,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from giugan.training.run_directory import undo_on_refusal
+
 
 class _AppendingExperimentWriter(ExperimentWriter):
     def _check_log_dir_exists(self) -> None:
@@ -67,6 +69,33 @@ class CSVLogger(_LightningCSVLogger):
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after ``step`` by an attempt that was killed (called on resume)."""
         self.experiment.truncate_after(step)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any) -> None:
+        """Lightning's; a start refused after it puts ``hparams.yaml`` back as it was (Lightning
+        writes the file when the logger finalises, also after a refusal)."""
+        path = os.path.join(self.log_dir, "hparams.yaml")
+        before = _read_bytes(path)
+        super().log_hyperparams(params)
+        undo_on_refusal(lambda: _put_back(path, before))
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _put_back(path: str, content: bytes | None) -> None:
+    """Restore ``path`` to ``content`` (None: the file did not exist)."""
+    if content is None:
+        if os.path.isfile(path):
+            os.remove(path)
+    elif _read_bytes(path) != content:
+        with open(path, "wb") as handle:
+            handle.write(content)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:

@@ -54,20 +54,30 @@ def resolve_checkpoint(ckpt_path: str | None, folder: str) -> str | None:
     return ckpt_path
 
 
-def read_checkpoint_section(path: str) -> dict[str, Any]:
-    """The ``giugan`` section of the checkpoint at ``path``, or a one-paragraph error."""
+def read_checkpoint_section(path: str, given_as: str = "--ckpt_path") -> dict[str, Any]:
+    """The ``giugan`` section of the checkpoint at ``path``, or a one-paragraph error that names
+    the file as the user gave it (``given_as``: the option, or e.g. "inspect: checkpoint")."""
+    import zipfile
+
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{given_as} {path} is not a PyTorch checkpoint: it is not the zip archive torch.save "
+            f"writes ({os.path.getsize(path)} bytes). It may be truncated (a copy that did not "
+            f"finish) or another kind of file. Use another checkpoint of the run (e.g. an "
+            f"iter-*.ckpt from runs/<name>/checkpoints/)."
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as error:  # noqa: BLE001 - any failure to read means "not a checkpoint"
         raise ValueError(
-            f"--ckpt_path {path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
+            f"{given_as} {path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:200] if str(error) else 'unreadable'}). It may be "
             f"truncated (a copy that did not finish) or another kind of file. Use another "
             f"checkpoint of the run (e.g. an iter-*.ckpt)."
         ) from None
     if not isinstance(checkpoint, dict) or "giugan" not in checkpoint:
         raise ValueError(
-            f"--ckpt_path {path} was not written by giugan's GANModule (no 'giugan' section); "
+            f"{given_as} {path} was not written by giugan's GANModule (no 'giugan' section); "
             f"give a checkpoint from a giugan run directory (runs/<name>/checkpoints/*.ckpt)."
         )
     return checkpoint["giugan"]

@@ -71,5 +71,5 @@ def test_a_file_that_is_no_checkpoint_is_one_paragraph_for_test_and_validate(
     (tmp_path / "bad.ckpt").write_bytes(content)
     assert main([command, "--config", QUICKSTART, *QUIET, "--ckpt_path", "bad.ckpt"]) == 2
     lines = _giugan_lines(capfd.readouterr().err)
-    assert len(lines) == 2 and "--ckpt_path bad.ckpt is not a readable PyTorch checkpoint" in lines[0]
+    assert len(lines) == 2 and "--ckpt_path bad.ckpt is not a PyTorch checkpoint" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ckpt"]

@@ -23,7 +23,7 @@ from tiny_quickstart import QUICKSTART, ROOT, TINY_QUICKSTART
 from giugan.cli import main
 from giugan.export import load_generator
 
-from .test_wandb import offline_wandb_in, read_run
+from .test_wandb import read_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 SHORT = ["--model.generator_iterations", "2", "--model.eval_every", "0", "--checkpoint.every_n_generator_iterations", "2",
@@ -185,9 +185,14 @@ def _md5(path: Path) -> str:
 def test_export_is_logged_as_a_wandb_model_artifact(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     """Offline: the export run's record holds the artifact with both files, digests equal to theirs."""
     output = tmp_path / "run" / "export" / "last"
-    with offline_wandb_in(tmp_path):
-        assert main(["export", str(checkpoints["giu"]), "--output", str(output),
-                     "--wandb-artifact", "tiny-giu-generator"]) == 0
+    # In a process of its own, as from the console: a W&B session of this test process would
+    # outlive the command and change where later in-process runs of other tests write.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "giugan", "export", str(checkpoints["giu"]), "--output",
+                           str(output), "--wandb-artifact", "tiny-giu-generator"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
     (offline_run,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     record = read_run(offline_run, ready=lambda r: bool(r["artifacts"]))
     (artifact,) = record["artifacts"]

@@ -115,7 +115,7 @@ def test_missing_inputs_are_one_paragraph_errors(checkpoint: Path, tmp_path: Pat
     assert "holds no image files" in capsys.readouterr().err
     (tmp_path / "other.ckpt").write_bytes(b"not a checkpoint")
     assert main(["inspect", str(tmp_path / "other.ckpt")]) == 2
-    assert "other.ckpt is not a checkpoint of `giugan fit`" in capsys.readouterr().err
+    assert "other.ckpt is not a PyTorch checkpoint" in capsys.readouterr().err
     assert main(["inspect", str(checkpoint), "--num-images", "0"]) == 2
     assert "--num-images is 0" in capsys.readouterr().err
 

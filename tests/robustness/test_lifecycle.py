@@ -85,7 +85,7 @@ def test_refused_resumes_leave_the_run_directory_byte_for_byte(run: Path, capsys
     expected = {
         "other architecture": "different architecture",
         "already finished": "nothing left to train",
-        "not a checkpoint": "is not a readable PyTorch checkpoint",
+        "not a checkpoint": "is not a PyTorch checkpoint",
     }
     for name, extra in cases.items():
         capsys.readouterr()
