@@ -12,6 +12,8 @@ the papers' code:
   ``G = -E[D(G(z))]``, lambda 10 by default.
 * :class:`HingeLoss`: Miyato et al. / SAGAN: ``D = E[relu(1-D(x))] + E[relu(1+D(G(z)))]``,
   ``G = -E[D(G(z))]``.
+* :class:`RelativisticAverageLoss`: Jolicoeur-Martineau (ICLR 2019) RaSGAN, which needs D(x) in
+  the generator step too.
 """
 
 from __future__ import annotations
@@ -152,10 +154,41 @@ class HingeLoss(AdversarialLoss):
         return -fake_scores.mean()
 
 
+class RelativisticAverageLoss(AdversarialLoss):
+    """RaSGAN (Jolicoeur-Martineau, "The relativistic discriminator", ICLR 2019, section 4.2).
+
+    With ``C`` the critic's raw score, real data should look more real than the average fake and
+    fake data less real than the average real:
+    ``D = E_x[softplus(-(C(x) - E C(G(z))))] + E_z[softplus(C(G(z)) - E C(x))]``; the generator
+    swaps the roles, so it needs ``C(x)`` as well:
+    ``G = E_z[softplus(-(C(G(z)) - E C(x)))] + E_x[softplus(C(x) - E C(G(z)))]``.
+    No penalty by default.
+    """
+
+    name = "relativistic_average"
+    needs_real_scores_for_generator = True
+
+    def critic_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+        return _relativistic(real_scores, fake_scores)
+
+    def generator_loss(self, fake_scores: Tensor, real_scores: Tensor | None = None) -> Tensor:
+        if real_scores is None:
+            raise ValueError(
+                "RelativisticAverageLoss.generator_loss needs the critic's scores of a real batch "
+                "(real_scores); the generator step passes them when the loss asks for them."
+            )
+        return _relativistic(fake_scores, real_scores)
+
+
+def _relativistic(favoured: Tensor, other: Tensor) -> Tensor:
+    """``E[softplus(-(favoured - E other))] + E[softplus(other - E favoured)]``."""
+    return F.softplus(-(favoured - other.mean())).mean() + F.softplus(other - favoured.mean()).mean()
+
+
 #: The loss classes by the names of the configs before loss objects.
 LOSS_CLASSES: dict[str, type[AdversarialLoss]] = {
     cls.name: cls
-    for cls in (NonSaturatingLoss, LeastSquaresLoss, WassersteinLoss, HingeLoss)
+    for cls in (NonSaturatingLoss, LeastSquaresLoss, WassersteinLoss, HingeLoss, RelativisticAverageLoss)
 }
 
 

@@ -17,6 +17,7 @@ from giugan.losses import (
     HingeLoss,
     LeastSquaresLoss,
     NonSaturatingLoss,
+    RelativisticAverageLoss,
     WassersteinLoss,
     gradient_penalty,
 )
@@ -39,6 +40,13 @@ def softplus(x: float) -> float:
             NonSaturatingLoss(),
             (softplus(-1) + softplus(-2)) / 2 + (softplus(-1) + softplus(0.5)) / 2,
             (softplus(1) + softplus(-0.5)) / 2,
+        ),
+        (
+            # mean real 1.5, mean fake -0.25: D = E[sp(-(r + 0.25))] + E[sp(f - 1.5)],
+            # G = E[sp(-(f - 1.5))] + E[sp(r + 0.25)]
+            RelativisticAverageLoss(),
+            (softplus(-1.25) + softplus(-2.25)) / 2 + (softplus(-2.5) + softplus(-1.0)) / 2,
+            (softplus(2.5) + softplus(1.0)) / 2 + (softplus(1.25) + softplus(2.25)) / 2,
         ),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, AdversarialLoss) else "",
@@ -129,7 +137,7 @@ def test_the_critic_loss_with_its_penalty_gives_the_same_bits_as_before(loss: Ad
 def test_penalty_defaults_follow_the_papers() -> None:
     """WGAN-GP carries lambda 10 (GIU-GANs eq. 14); the others no penalty unless given one."""
     assert (WassersteinLoss().gp_weight, WassersteinLoss().gp_mode) == (10.0, "same_step")
-    for cls in (HingeLoss, LeastSquaresLoss, NonSaturatingLoss):
+    for cls in (HingeLoss, LeastSquaresLoss, NonSaturatingLoss, RelativisticAverageLoss):
         loss = cls()
         assert loss.gp_weight == 0.0 and not loss.penalty_in_critic_step and not loss.penalty_in_own_step
     separate = WassersteinLoss(gp_mode="separate_step")
@@ -148,6 +156,17 @@ def test_invalid_penalty_settings_name_the_key(kwargs: dict, named: str) -> None
         HingeLoss(**kwargs)
     assert str(info.value).startswith(f"HingeLoss: {named} is not allowed")
 
+
+def test_the_relativistic_generator_loss_needs_the_real_scores() -> None:
+    loss = RelativisticAverageLoss()
+    assert loss.needs_real_scores_for_generator
+    assert not any(cls.needs_real_scores_for_generator for cls in (WassersteinLoss, HingeLoss))
+    with pytest.raises(ValueError, match="real_scores"):
+        loss.generator_loss(FAKE)
+    # The generator's objective pulls fakes above the average real: its gradient is negative.
+    fake = FAKE.clone().requires_grad_(True)
+    loss.generator_loss(fake, REAL).backward()
+    assert (fake.grad < 0).all()
 
 class LinearCritic(nn.Module):
     """D(x) = <w, x> + b: its input gradient is w everywhere, so GP = (||w|| - 1)^2."""

@@ -1,9 +1,10 @@
-"""Loss objects through ``python -m giugan``: a run written before loss objects (``loss:
-wasserstein``, ``gp_weight``, ``gp_mode`` in its checkpoints and config.yaml) still resumes,
-predicts and loads."""
+"""Loss objects through ``python -m giugan``: a relativistic loss trains from the command line, and a
+run written before loss objects (``loss: wasserstein``, ``gp_weight``, ``gp_mode`` in its
+checkpoints and config.yaml) still resumes, predicts and loads."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -29,6 +30,25 @@ def giugan(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "giugan", *args], cwd=folder, env=env, capture_output=True,
                           text=True, timeout=HARD_TIMEOUT, check=False)
+
+
+@pytest.mark.slow
+def test_a_relativistic_loss_trains_through_giugan_fit(tmp_path: Path) -> None:
+    done = fit(tmp_path, "relativistic", 3, "--model.loss", "giugan.losses.RelativisticAverageLoss",
+               "--model.loss.init_args.gp_weight", "0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "relativistic"
+    saved = yaml.safe_load((run / "config.yaml").read_text())["model"]["loss"]
+    assert saved == {"class_path": "giugan.losses.RelativisticAverageLoss",
+                     "init_args": {"gp_weight": 0.0, "gp_mode": "same_step"}}
+    rows = metrics_rows(run)
+    assert [int(row["generator_iteration"]) for row in rows] == [1, 2, 3]
+    for row in rows:
+        assert float(row["gp"]) == 0.0 and not row.get("wasserstein")  # no penalty, no W estimate
+        assert math.isfinite(float(row["loss_g"]))
+    # Untrained critics score real and fake alike: both RaSGAN terms start near 2 log 2.
+    assert float(rows[0]["loss_d"]) == pytest.approx(2 * math.log(2), abs=0.1)
+    assert float(rows[0]["loss_g"]) == pytest.approx(2 * math.log(2), abs=0.1)
 
 
 def _old_form(model: dict) -> dict:

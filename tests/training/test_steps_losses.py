@@ -7,12 +7,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from giugan.losses import AdversarialLoss, HingeLoss, WassersteinLoss
+from giugan.losses import AdversarialLoss, HingeLoss, RelativisticAverageLoss, WassersteinLoss
 from giugan.nets import Generator
 from giugan.training.steps import (
     StepBackend,
     StepSettings,
     critic_step,
+    generator_iteration,
     generator_step,
 )
 
@@ -89,3 +90,14 @@ def test_the_critic_step_takes_the_penalty_the_loss_carries(
     assert len(critic.inputs) == critic_passes  # D(real), D(fake) and, with a penalty, D(x_hat)
     assert (stats["gp"].item() > 0) == penalty_logged
     assert ("wasserstein" in stats) == loss.logs_wasserstein_estimate
+
+
+def test_a_relativistic_iteration_trains_both_networks() -> None:
+    generator, critic, opt_g, opt_d = _networks()
+    before = [p.detach().clone() for p in (*generator.parameters(), *critic.parameters())]
+    stats = generator_iteration(generator, critic, (opt_g, opt_d), torch.rand(8, 3, 32, 32), 2,
+                                torch.Generator().manual_seed(0), StepSettings(loss=RelativisticAverageLoss()),
+                                StepBackend.plain(generator, critic))
+    after = [*generator.parameters(), *critic.parameters()]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))
+    assert torch.isfinite(stats["loss_g"]) and torch.isfinite(stats["loss_d"]) and "wasserstein" not in stats
