@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import pickle
 import sys
 from typing import IO, Any
 
@@ -96,7 +97,12 @@ def checkpoint_in_current_form(path: str | os.PathLike[str] | IO[bytes]) -> str 
 
     if not isinstance(path, (str, os.PathLike)):
         return path
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return path  # not a readable checkpoint: Lightning's own load says so
+    if not isinstance(checkpoint, dict):
+        return path
     hparams, notice = migrate_model_settings(checkpoint.get("hyper_parameters") or {})
     if notice is None:
         return path
