@@ -22,6 +22,8 @@ from giugan.losses import LOSS_CLASSES
 
 #: The keys that moved into ``model.loss.init_args``.
 PENALTY_KEYS = ("gp_weight", "gp_mode")
+#: The values ``model.loss`` took before loss objects.
+LEGACY_LOSS_NAMES = ("non_saturating", "least_squares", "wasserstein", "hinge")
 
 
 def loss_class_path(name: str) -> str:
@@ -32,7 +34,7 @@ def loss_class_path(name: str) -> str:
 
 def is_legacy_loss_name(value: Any) -> bool:
     """Whether ``value`` is an old loss name (``wasserstein``, ``hinge``, ...)."""
-    return isinstance(value, str) and value in LOSS_CLASSES
+    return isinstance(value, str) and value in LEGACY_LOSS_NAMES
 
 
 def _settings_of(model: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,8 @@ class AdversarialLoss:
             critic step, as the iGAN / heykeetae code does.
     """
 
-    #: The name the configs used before loss objects (``model.loss: wasserstein``).
+    #: A short name; for the first four, the name configs used before loss objects
+    #: (``model.loss: wasserstein``).
     name: ClassVar[str] = ""
     #: Whether :meth:`generator_loss` needs the discriminator's scores of a real batch.
     needs_real_scores_for_generator: ClassVar[bool] = False
@@ -185,7 +186,7 @@ def _relativistic(favoured: Tensor, other: Tensor) -> Tensor:
     return F.softplus(-(favoured - other.mean())).mean() + F.softplus(other - favoured.mean()).mean()
 
 
-#: The loss classes by the names of the configs before loss objects.
+#: The loss classes giugan ships, by short name.
 LOSS_CLASSES: dict[str, type[AdversarialLoss]] = {
     cls.name: cls
     for cls in (NonSaturatingLoss, LeastSquaresLoss, WassersteinLoss, HingeLoss, RelativisticAverageLoss)

@@ -102,3 +102,8 @@ def test_a_resume_compares_an_old_checkpoint_in_the_current_form() -> None:
     other = {"loss": {"class_path": WASSERSTEIN, "init_args": {"gp_weight": 10.0, "gp_mode": "separate_step"}}}
     assert [str(c) for c in compare(saved, other, {}, "32-true").applied] == [
         "model.loss.init_args.gp_mode same_step -> separate_step"]
+
+
+def test_only_the_four_old_names_are_migrated() -> None:
+    assert migrate_flags(["--model.loss", "relativistic_average"]) == ["--model.loss", "relativistic_average"]
+    assert migrate_model_settings({"loss": "RelativisticAverageLoss"}) == ({"loss": "RelativisticAverageLoss"}, None)
