@@ -115,12 +115,12 @@ class Settings:
 
 # ----------------------------------------------------------------------------- the arrangements
 def _step_settings(settings: Settings) -> Any:
-    from giugan.losses import get_loss
+    from giugan.losses import WassersteinLoss
     from giugan.training.steps import StepSettings
 
     # No NaN guard or gradient norms: the distributed arrangement is what is measured.
-    return StepSettings(loss=get_loss("wasserstein"), gp_weight=settings.gp_weight,
-                        gp_mode="same_step", nan_guard=False, grad_norms=False)
+    return StepSettings(loss=WassersteinLoss(gp_weight=settings.gp_weight, gp_mode="same_step"),
+                        nan_guard=False, grad_norms=False)
 
 
 def _optimizers(generator: nn.Module, discriminator: nn.Module,
@@ -212,7 +212,7 @@ class WrappedPerNetwork:
         for real in real_batches.chunk(self.n_critic):
             critic_step(self.generator, self.ddp_d, self.opt_d, real, rng, self.step_settings,
                         self.critic_backend)
-        generator_step(self.generator, self.discriminator, self.opt_g, real.shape[0], rng,
+        generator_step(self.generator, self.discriminator, self.opt_g, real, rng,
                        self.step_settings, self.generator_backend)
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:

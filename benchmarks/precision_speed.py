@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared record he
 
 from train_step import device_name, save  # a sibling script: shared record helpers
 
-from giugan.losses import get_loss
+from giugan.losses import WassersteinLoss
 from giugan.seeding import step_generator
 from giugan.training.acceleration import CompiledForward, to_channels_last
 from giugan.training.steps import StepBackend, StepSettings, generator_iteration
@@ -88,7 +88,7 @@ class Variant:
             torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.0, 0.9)),
             torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.0, 0.9)),
         )
-        self.settings = StepSettings(loss=get_loss("wasserstein"), gp_weight=10.0)
+        self.settings = StepSettings(loss=WassersteinLoss(gp_weight=10.0))
         self.backend = StepBackend.plain(generator, discriminator)
         if name in ("compile", "cuda_graphs"):
             mode = "reduce-overhead" if name == "cuda_graphs" else None

@@ -165,7 +165,7 @@ class BareLoop:
         settings: Settings,
         device: torch.device,
     ) -> None:
-        from giugan.losses import get_loss
+        from giugan.losses import WassersteinLoss
         from giugan.training.steps import StepBackend, StepSettings
 
         self.generator = generator.train()
@@ -173,9 +173,7 @@ class BareLoop:
         self.opt_g = _adam(settings)(generator.parameters())
         self.opt_d = _adam(settings)(discriminator.parameters())
         self.step_settings = StepSettings(
-            loss=get_loss("wasserstein"),
-            gp_weight=settings.gp_weight,
-            gp_mode="same_step",
+            loss=WassersteinLoss(gp_weight=settings.gp_weight, gp_mode="same_step"),
             nan_guard=settings.bare_bookkeeping,
             grad_norms=settings.bare_bookkeeping,
         )
@@ -224,14 +222,13 @@ def make_module(
     generator: nn.Module, discriminator: nn.Module, settings: Settings
 ) -> Any:
     """A ``GANModule`` with the benchmark's settings (no metrics, no EMA, constant LR)."""
+    from giugan.losses import WassersteinLoss
     from giugan.training.module import GANModule
 
     return GANModule(
         generator=generator,
         discriminator=discriminator,
-        loss="wasserstein",
-        gp_weight=settings.gp_weight,
-        gp_mode="same_step",
+        loss=WassersteinLoss(gp_weight=settings.gp_weight, gp_mode="same_step"),
         n_critic=1,
         generator_iterations=1,  # set per fit by run_trainer
         optimizer_g=_adam(settings),

@@ -237,7 +237,7 @@ def test_config_states_row_preset_and_protocol(path: Path) -> None:
     }
     assert model["eval_every"] == (2_500 if is_igan else 100_000)
     if is_igan:
-        assert model["gp_mode"] == "separate_step"
+        assert model["loss"]["init_args"]["gp_mode"] == "separate_step"
         for name, lr in (("optimizer_g", 0.0001), ("optimizer_d", 0.0004)):
             assert model[name]["class_path"] == "torch.optim.Adam"
             assert model[name]["init_args"]["lr"] == lr
@@ -402,6 +402,6 @@ def test_gpu_trainer_presets_parse_with_an_experiment_config(preset: str, expect
     for key, value in expected.items():
         assert trainer[key] == value, key
     # The experiment's own settings survive the second --config.
-    assert cli.config.model.loss == "wasserstein"
+    assert cli.config.model.loss.class_path == "giugan.losses.WassersteinLoss"
     assert cli.config.model.generator_iterations == 1_000_000
     assert [logger.init_args.name for logger in trainer.logger] == ["cifar10_giu_gan"] * 2

@@ -13,6 +13,9 @@ files with them are handed over as YAML strings with the two keys removed and ``
 filled in. jsonargparse itself has no include directive: a ``config:`` key inside a file replaces
 whole sections of its base instead of merging them. The run's saved ``config.yaml`` is the parsed,
 fully resolved result, as for any other command line. See docs/configs.md.
+
+Settings of the form before loss objects (``model.loss: hinge``, ``model.gp_weight``, in a file or
+on the command line) are rewritten here too, with a notice (``giugan/cli/migration.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from giugan.cli.migration import migrate_config, migrate_flags
 
 BASE_KEY = "__base__"
 RUN_NAME_KEY = "__run_name__"
@@ -38,6 +43,7 @@ def expand_config_bases(args: Sequence[str]) -> list[str]:
         ValueError: a ``__base__`` chain is cyclic, a base is missing or not a mapping, or a file
             uses ``${run_name}`` while no file of its chain sets ``__run_name__``.
     """
+    args = migrate_flags(args)
     expanded: list[str] = []
     index = 0
     while index < len(args):
@@ -108,12 +114,15 @@ def _resolve(value: str) -> list[str]:
             f"sections, e.g. configs/quickstart.yaml or a table row under configs/."
         )
     if not isinstance(top, dict) or not ({BASE_KEY, RUN_NAME_KEY} & set(top) or _uses_placeholder(top)):
-        return [value]  # a plain config: jsonargparse reads the file itself
+        migrated, changed = migrate_config(top, str(path))
+        # a plain config: jsonargparse reads the file itself, unless it had to be rewritten
+        return [yaml.safe_dump(migrated, sort_keys=False)] if changed else [value]
     chain = _chain(path)
     run_name = next((data[RUN_NAME_KEY] for _, data in reversed(chain) if RUN_NAME_KEY in data), None)
     resolved = []
     for file, data in chain:
         body = {key: item for key, item in data.items() if key not in (BASE_KEY, RUN_NAME_KEY)}
+        body, _ = migrate_config(body, str(file))
         if _uses_placeholder(body):
             if run_name is None:
                 raise ValueError(

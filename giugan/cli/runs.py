@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from giugan.cli.migration import migrate_config
 from giugan.training.loggers import RunFolderOnly
 from giugan.training.run_directory import report_filename
 
@@ -152,4 +153,5 @@ def config_from_checkpoint(path: str) -> str:
         config["data"] = {"class_path": data["_class_path"], "init_args": init_args}
     run_dir = os.path.dirname(os.path.dirname(path)) or "."
     config["trainer"] = {"logger": False, "default_root_dir": run_dir}
+    config, _ = migrate_config(config, f"--ckpt_path {path}")  # a checkpoint of before loss objects
     return yaml.safe_dump(config, sort_keys=False)

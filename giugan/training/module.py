@@ -21,7 +21,8 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from giugan import compat
-from giugan.losses import LossName, get_loss
+from giugan.legacy_settings import checkpoint_in_current_form
+from giugan.losses import AdversarialLoss
 from giugan.metrics import GenerativeMetrics
 from giugan.ops import RepresentativeBatchNorm2d
 from giugan.seeding import step_generator
@@ -40,6 +41,7 @@ from giugan.training.callbacks.guards import ensure_finite
 from giugan.training.checks import (
     check_learning_rates,
     refuse_replaced_representative_norms,
+    resolve_loss,
     resolve_networks,
     validate_settings,
 )
@@ -61,11 +63,9 @@ class GANModule(EvaluationHooks, LightningModule):
         discriminator: any ``nn.Module`` (YAML ``class_path``/``init_args``) scoring images.
         preset: name from ``giugan.nets.presets`` (e.g. ``giu_gan_32``) used when no networks are
             given.
-        loss: adversarial loss (``giugan.losses``).
-        gp_weight: lambda of the WGAN-GP gradient penalty (GIU-GANs eq. 14: 10); 0 disables it.
-        gp_mode: ``same_step`` adds lambda*GP to the critic loss (Gulrajani et al.);
-            ``separate_step`` takes its own optimiser step on lambda*GP after the critic step, as
-            the iGAN / heykeetae code does.
+        loss: the adversarial loss object with its gradient penalty (``giugan.losses``; YAML
+            ``class_path``/``init_args``, e.g. ``giugan.losses.HingeLoss``); None = WGAN-GP,
+            ``WassersteinLoss(gp_weight=10)`` (GIU-GANs eq. 14). docs/configs.md, "Losses".
         n_critic: discriminator steps per generator step.
         generator_iterations: training length in generator iterations.
         optimizer_g: the generator's optimiser factory (e.g. Adam lr 2e-4, betas (0, 0.9)).
@@ -97,9 +97,7 @@ class GANModule(EvaluationHooks, LightningModule):
         generator: nn.Module | None = None,
         discriminator: nn.Module | None = None,
         preset: str | None = None,
-        loss: LossName = "wasserstein",
-        gp_weight: float = 10.0,
-        gp_mode: Literal["same_step", "separate_step"] = "same_step",
+        loss: AdversarialLoss | None = None,
         n_critic: int = 1,
         generator_iterations: int = 100_000,
         optimizer_g: OptimizerCallable = torch.optim.Adam,
@@ -125,8 +123,7 @@ class GANModule(EvaluationHooks, LightningModule):
         # rebuilds the same model. Built in Python, those arguments are objects: not saved.
         self.save_hyperparameters(ignore=[] if compat.built_by_lightning_cli() else _OBJECT_ARGUMENTS)
         validate_settings(
-            loss=loss, gp_weight=gp_weight, gp_mode=gp_mode, n_critic=n_critic,
-            generator_iterations=generator_iterations, lr_schedule=lr_schedule,
+            n_critic=n_critic, generator_iterations=generator_iterations, lr_schedule=lr_schedule,
             lr_decay_rate=lr_decay_rate, lr_decay_every=lr_decay_every, ema_decay=ema_decay,
             ema_start=ema_start, eval_every=eval_every,
         )
@@ -134,10 +131,8 @@ class GANModule(EvaluationHooks, LightningModule):
         self.generator = generator
         self.discriminator = discriminator
         self.generator_ema = frozen_copy(generator) if ema_decay is not None else None
-        self.adversarial_loss = get_loss(loss)
-        self.step_settings = StepSettings(
-            loss=self.adversarial_loss, gp_weight=gp_weight, gp_mode=gp_mode, nan_guard=nan_guard
-        )
+        self.adversarial_loss = resolve_loss(loss)
+        self.step_settings = StepSettings(loss=self.adversarial_loss, nan_guard=nan_guard)
         self.metrics = metrics
         self.evaluator = (
             Evaluator(metrics, self.generate, self.z_dim, seed) if metrics is not None else None
@@ -153,6 +148,14 @@ class GANModule(EvaluationHooks, LightningModule):
         self._rbn_layers = [
             name for name, layer in self.named_modules() if isinstance(layer, RepresentativeBatchNorm2d)
         ]
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: Any, *args: Any, **kwargs: Any
+    ) -> GANModule:
+        """Lightning's ``load_from_checkpoint``; a checkpoint of the form before loss objects
+        (``loss: wasserstein``, ``gp_weight``, ``gp_mode``) is read in the current form."""
+        return super().load_from_checkpoint(checkpoint_in_current_form(checkpoint_path), *args, **kwargs)
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -375,4 +378,4 @@ class GANModule(EvaluationHooks, LightningModule):
             self._evaluation_due = record.get("due")
 
 
-_OBJECT_ARGUMENTS = ["generator", "discriminator", "metrics", "optimizer_g", "optimizer_d"]
+_OBJECT_ARGUMENTS = ["generator", "discriminator", "loss", "metrics", "optimizer_g", "optimizer_d"]

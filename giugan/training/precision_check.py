@@ -13,7 +13,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from giugan.losses import get_loss
+from giugan.losses import WassersteinLoss
 from giugan.seeding import step_generator
 from giugan.training.steps import StepBackend, StepSettings, critic_step, generator_step
 
@@ -46,7 +46,7 @@ def _one_iteration(
     nets: tuple[nn.Module, nn.Module], real: Tensor, bf16: bool
 ) -> tuple[dict[str, float], Tensor, Tensor]:
     generator, discriminator = (copy.deepcopy(n).to(real.device).train() for n in nets)
-    settings = StepSettings(loss=get_loss("wasserstein"), gp_weight=10.0)
+    settings = StepSettings(loss=WassersteinLoss(gp_weight=10.0))
     backend = StepBackend.plain(generator, discriminator)
     frozen_d = torch.optim.SGD(discriminator.parameters(), lr=0.0)  # gradients only, no update
     frozen_g = torch.optim.SGD(generator.parameters(), lr=0.0)
@@ -54,7 +54,7 @@ def _one_iteration(
     with torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=bf16):
         stats = critic_step(generator, discriminator, frozen_d, real, rng, settings, backend)
         grad_d = torch.cat([p.grad.flatten() for p in discriminator.parameters() if p.grad is not None])
-        stats.update(generator_step(generator, discriminator, frozen_g, real.shape[0], rng, settings, backend))
+        stats.update(generator_step(generator, discriminator, frozen_g, real, rng, settings, backend))
         grad_g = torch.cat([p.grad.flatten() for p in generator.parameters() if p.grad is not None])
     return {k: float(v) for k, v in stats.items()}, grad_d, grad_g
 

@@ -7,8 +7,9 @@ between the checkpoint and the resuming command is compared before anything is w
 
 * applied (and printed once, at the start of training): the optimisers' numeric settings
   (``lr``, ``betas``, ``eps``, ``weight_decay``; set in the restored param groups and the LR
-  schedulers' ``base_lrs``), the LR schedule, ``gp_weight``/``gp_mode``, ``eval_every``,
-  ``generator_iterations`` and ``trainer.precision``;
+  schedulers' ``base_lrs``), the LR schedule, the loss (``model.loss``: its class and its
+  ``init_args``, e.g. ``gp_weight``/``gp_mode``), ``eval_every``, ``generator_iterations`` and
+  ``trainer.precision``;
 * refused: another optimiser class or flag (``amsgrad``...), ``n_critic``, ``batch_size``,
   ``model.seed``, and the metrics' settings (the scores of one run must stay comparable).
 
@@ -24,10 +25,12 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback
 
+from giugan.legacy_settings import migrate_model_settings
+
 #: Model settings applied on resume (the module is built with the new value; nothing restored
 #: overrides it): key -> why it may change.
-APPLIED_MODEL_SETTINGS = ("gp_weight", "gp_mode", "eval_every", "generator_iterations",
-                          "lr_schedule", "lr_decay_rate", "lr_decay_every")
+APPLIED_MODEL_SETTINGS = ("eval_every", "generator_iterations", "lr_schedule", "lr_decay_rate",
+                          "lr_decay_every")
 #: Settings refused on resume: key -> why.
 REFUSED_SETTINGS = {
     "model.n_critic": "it changes what one generator iteration consumes, and the saved data "
@@ -112,6 +115,18 @@ def _optimizer_changes(index: int, name: str, saved_group: dict[str, Any], new: 
         changes.optimizer_settings[index] = settings
 
 
+def _loss_changes(before: Any, after: Any, changes: ResumeChanges) -> None:
+    """The loss holds no state: another class or penalty applies from the resume on."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return  # built in Python: no config to compare
+    if before.get("class_path") != after.get("class_path"):
+        changes.applied.append(Change("model.loss.class_path", before.get("class_path"), after.get("class_path")))
+    old, new = before.get("init_args") or {}, after.get("init_args") or {}
+    for setting in sorted(set(old) & set(new)):
+        if not _same(old[setting], new[setting]):
+            changes.applied.append(Change(f"model.loss.init_args.{setting}", old[setting], new[setting]))
+
+
 def _metrics_init_args(metrics: Any) -> dict[str, Any] | None:
     if isinstance(metrics, dict):
         return {k: v for k, v in (metrics.get("init_args") or {}).items() if k not in METRICS_FILE_SETTINGS}
@@ -122,7 +137,8 @@ def compare(checkpoint: dict[str, Any], model_hparams: dict[str, Any], data_hpar
             precision: str) -> ResumeChanges:
     """The changes from ``checkpoint`` (a loaded ``.ckpt``) to the resuming command's settings."""
     changes = ResumeChanges()
-    saved = checkpoint.get("hyper_parameters") or {}
+    saved, _ = migrate_model_settings(checkpoint.get("hyper_parameters") or {})
+    _loss_changes(saved.get("loss"), model_hparams.get("loss"), changes)
     saved_data = checkpoint.get("datamodule_hyper_parameters") or {}
     for setting in APPLIED_MODEL_SETTINGS:
         if setting in saved and setting in model_hparams and not _same(saved[setting], model_hparams[setting]):

@@ -6,12 +6,14 @@ between the two callers is passed in as a :class:`StepBackend`: how a loss is ba
 (``LightningModule.manual_backward`` or ``Tensor.backward``), how the other network is frozen
 (``toggle_optimizer`` or ``requires_grad_``), and the NaN guard.
 
-Per critic step (GIU-GANs Algorithm 2, eq. 14): ``fake = G(z)`` under ``no_grad``;
-``loss_d = L_D(D(real), D(fake))``; per-sample ``alpha ~ U[0, 1)``; with ``gp_mode="same_step"``
-one backward of ``loss_d + lambda * GP``, with ``"separate_step"`` a second optimiser step on
-``lambda * GP`` (the iGAN / SAGAN-code behaviour). Per generator step: fresh ``z``,
-``loss_g = L_G(D(G(z)))``, backward, optimiser step. All noise comes from one ``torch.Generator``
-per generator iteration, drawn in this order.
+The loss object (``giugan.losses.AdversarialLoss``) owns the objectives and the penalty; the steps
+call it and know no loss by name. Per critic step (GIU-GANs Algorithm 2, eq. 14): ``fake = G(z)``
+under ``no_grad``; ``loss_d = loss.critic_loss(D(real), D(fake))``; per-sample ``alpha ~ U[0, 1)``;
+with the penalty in the critic step one backward of ``loss_d + lambda * GP``, in its own step a
+second optimiser step on ``lambda * GP`` (the iGAN / SAGAN-code behaviour). Per generator step:
+fresh ``z``, ``loss_g = loss.generator_loss(D(G(z)))`` (with ``D(real)`` of the last critic
+mini-batch for a loss that asks for it, e.g. a relativistic one), backward, optimiser step. All
+noise comes from one ``torch.Generator`` per generator iteration, drawn in this order.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from giugan.losses import AdversarialLoss, gradient_penalty
+from giugan.losses import AdversarialLoss
 from giugan.training.callbacks.guards import (
     NonFiniteError,
     buffers_finite_flag,
@@ -35,16 +37,13 @@ from giugan.training.callbacks.guards import (
     total_grad_norm,
 )
 
-GPMode = Literal["same_step", "separate_step"]
-
 
 @dataclass(frozen=True)
 class StepSettings:
     """The settings of one generator iteration (``GANModule``'s init args of the same names)."""
 
+    #: The objectives and the gradient penalty (its weight and mode).
     loss: AdversarialLoss
-    gp_weight: float = 10.0
-    gp_mode: GPMode = "same_step"
     nan_guard: bool = True
     #: Compute gradient norms for the logs (the NaN guard checks them too when on).
     grad_norms: bool = True
@@ -117,6 +116,7 @@ def critic_step(
     Under mixed precision the losses are computed in float32 from the scores.
     """
     device = real.device
+    loss = settings.loss
     forward_g = backend.compiled_generator or generator
     forward_d = backend.compiled_discriminator or discriminator
     with torch.no_grad():
@@ -124,14 +124,13 @@ def critic_step(
     with backend.toggled(optimizer):
         real_scores = forward_d(real).float()
         fake_scores = forward_d(fake).float()
-        loss_d = settings.loss.discriminator(real_scores, fake_scores)
+        loss_d = loss.critic_loss(real_scores, fake_scores)
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=device, generator=rng, dtype=real.dtype)
         penalty = torch.zeros((), device=device)
         total = loss_d
-        use_penalty = settings.gp_weight > 0
-        if use_penalty and settings.gp_mode == "same_step":
-            penalty = gradient_penalty(discriminator, real, fake, alpha, backend.grad_scale())
-            total = loss_d + settings.gp_weight * penalty
+        if loss.penalty_in_critic_step:
+            penalty = loss.penalty(discriminator, real, fake, alpha, backend.grad_scale())
+            total = loss_d + loss.weighted(penalty)
         optimizer.zero_grad(set_to_none=True)
         backend.backward(total)
         grad_norm = _grad_norm(discriminator, settings)
@@ -139,10 +138,10 @@ def critic_step(
             backend.check({"loss_d": loss_d, "gp": penalty, "grad_norm_d": grad_norm,
                            "buffers": _buffers_flag(generator, discriminator)})
         optimizer.step()
-        if use_penalty and settings.gp_mode == "separate_step":
-            penalty = gradient_penalty(discriminator, real, fake, alpha, backend.grad_scale())
+        if loss.penalty_in_own_step:
+            penalty = loss.penalty(discriminator, real, fake, alpha, backend.grad_scale())
             optimizer.zero_grad(set_to_none=True)
-            backend.backward(settings.gp_weight * penalty)
+            backend.backward(loss.weighted(penalty))
             if settings.nan_guard:
                 backend.check({"gp": penalty, "grad_norm_gp": _grad_norm(discriminator, settings)})
             optimizer.step()
@@ -154,7 +153,7 @@ def critic_step(
     }
     if settings.grad_norms:
         stats["grad_norm_d"] = grad_norm.detach()
-    if settings.loss.wasserstein_estimate:
+    if loss.logs_wasserstein_estimate:
         stats["wasserstein"] = stats["d_real"] - stats["d_fake"]
     return stats
 
@@ -163,18 +162,24 @@ def generator_step(
     generator: nn.Module,
     discriminator: nn.Module,
     optimizer: torch.optim.Optimizer,
-    batch_size: int,
+    real: Tensor,
     rng: torch.Generator,
     settings: StepSettings,
     backend: StepBackend,
 ) -> dict[str, Tensor]:
-    """One generator update on ``batch_size`` fresh latents; returns detached statistics."""
+    """One generator update on as many fresh latents as ``real`` has images; detached statistics.
+
+    ``real`` (the last critic mini-batch) is scored by D only for a loss that asks for it
+    (``needs_real_scores_for_generator``, e.g. a relativistic loss); the others never run D on it.
+    """
     device = next(generator.parameters()).device
+    loss = settings.loss
     forward_g = backend.compiled_generator or generator
     forward_d = backend.compiled_discriminator or discriminator
     with backend.toggled(optimizer):
-        fake_scores = forward_d(forward_g(sample_noise(batch_size, generator.z_dim, rng, device))).float()
-        loss_g = settings.loss.generator(fake_scores)
+        fake_scores = forward_d(forward_g(sample_noise(real.shape[0], generator.z_dim, rng, device))).float()
+        real_scores = forward_d(real).float() if loss.needs_real_scores_for_generator else None
+        loss_g = loss.generator_loss(fake_scores, real_scores)
         optimizer.zero_grad(set_to_none=True)
         backend.backward(loss_g)
         grad_norm = _grad_norm(generator, settings)
@@ -216,7 +221,7 @@ def generator_iteration(
     try:
         for real in real_batches.chunk(n_critic):
             d_stats = critic_step(generator, discriminator, optimizer_d, real, rng, settings, backend)
-        g_stats = generator_step(generator, discriminator, optimizer_g, real.shape[0], rng, settings, backend)
+        g_stats = generator_step(generator, discriminator, optimizer_g, real, rng, settings, backend)
     except NonFiniteError as error:
         if not before:
             raise

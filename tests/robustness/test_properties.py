@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from giugan.data import ShapesDataModule
+from giugan.losses import WassersteinLoss
 from giugan.nets import Discriminator, Generator
 from giugan.training.module import GANModule
 
@@ -85,7 +86,7 @@ def test_valid_settings_are_accepted(
         optimizer_g=adam(lr),
         optimizer_d=adam(lr),
         ema_decay=ema_decay,
-        gp_weight=gp_weight,
+        loss=WassersteinLoss(gp_weight=gp_weight),
     )
     assert built.hparams.n_critic == n_critic and built.hparams.ema_decay == ema_decay
     data = ShapesDataModule(

@@ -28,7 +28,7 @@ def test_new_rates_on_resume_are_applied_recorded_and_said_once(tmp_path: Path) 
     assert done.returncode == 0, done.stderr[-3000:]
     said = [line for line in done.stderr.splitlines() if "changed settings" in line]
     assert len(said) == 1, done.stderr[-3000:]
-    for change in ("model.optimizer_g.init_args.lr 0.0002 -> 0.0001", "model.gp_weight 10 -> 5",
+    for change in ("model.optimizer_g.init_args.lr 0.0002 -> 0.0001", "model.loss.init_args.gp_weight 10 -> 5",
                    "model.optimizer_d.init_args.betas (0.5, 0.9) -> (0, 0.99)"):
         assert change in said[0]
     # The record (config-resume), the optimiser that trained and the logged rates agree.
@@ -39,7 +39,7 @@ def test_new_rates_on_resume_are_applied_recorded_and_said_once(tmp_path: Path) 
     assert group_g["lr"] == pytest.approx(1e-4) and group_g["initial_lr"] == pytest.approx(1e-4)
     assert last["lr_schedulers"][0]["base_lrs"] == [pytest.approx(1e-4)]
     assert tuple(group_d["betas"]) == (0.0, 0.99) and group_d["lr"] == pytest.approx(1e-3)
-    assert last["hyper_parameters"]["gp_weight"] == 5
+    assert last["hyper_parameters"]["loss"]["init_args"]["gp_weight"] == 5
     rates = {int(row["generator_iteration"]): float(row["lr_g"]) for row in metrics_rows(run)}
     assert rates == {1: 2e-4, 2: 2e-4, 3: 2e-4, 4: 2e-4, 5: 1e-4, 6: 1e-4}
     # The precision in force is recorded in each checkpoint.
@@ -86,12 +86,17 @@ def _adam(**init_args: object) -> dict:
     return {"class_path": "torch.optim.Adam", "init_args": {"lr": 2e-4, "betas": [0.5, 0.9], "amsgrad": False, **init_args}}
 
 
+def _wasserstein(**init_args: object) -> dict:
+    return {"class_path": "giugan.losses.WassersteinLoss",
+            "init_args": {"gp_weight": 10.0, "gp_mode": "same_step", **init_args}}
+
+
 def _checkpoint() -> dict:
     group = {"lr": 1e-4, "initial_lr": 2e-4, "betas": (0.5, 0.9), "amsgrad": False, "params": [0]}
     metrics = {"class_path": "giugan.metrics.GenerativeMetrics", "init_args": {"num_fake": 48, "cache_dir": "a"}}
     return {
         "hyper_parameters": {"optimizer_g": _adam(), "optimizer_d": _adam(), "n_critic": 1, "seed": 0,
-                             "gp_weight": 10.0, "eval_every": 3, "metrics": metrics},
+                             "loss": _wasserstein(), "eval_every": 3, "metrics": metrics},
         "datamodule_hyper_parameters": {"batch_size": 8},
         "optimizer_states": [{"param_groups": [dict(group)]}, {"param_groups": [dict(group)]}],
         "giugan_settings": {"trainer.precision": "32-true"},
@@ -104,10 +109,12 @@ def test_the_decision_per_setting() -> None:
     same = {**saved["hyper_parameters"], "metrics": {"init_args": {"num_fake": 48, "cache_dir": "elsewhere"}}}
     nothing = compare(saved, same, {"batch_size": 8}, "32-true")
     assert not nothing.applied and not nothing.refused  # a moved cache is no change
-    changed = {**same, "optimizer_g": _adam(lr=1e-5), "optimizer_d": _adam(amsgrad=True), "eval_every": 5}
+    changed = {**same, "optimizer_g": _adam(lr=1e-5), "optimizer_d": _adam(amsgrad=True), "eval_every": 5,
+               "loss": {"class_path": "giugan.losses.HingeLoss", "init_args": {"gp_weight": 5.0, "gp_mode": "same_step"}}}
     decision = compare(saved, changed, {"batch_size": 8}, "bf16-mixed")
     assert [str(c) for c in decision.applied] == [
-        "model.eval_every 3 -> 5", "model.optimizer_g.init_args.lr 0.0002 -> 1e-05",
+        "model.loss.class_path giugan.losses.WassersteinLoss -> giugan.losses.HingeLoss",
+        "model.loss.init_args.gp_weight 10 -> 5", "model.eval_every 3 -> 5", "model.optimizer_g.init_args.lr 0.0002 -> 1e-05",
         "trainer.precision 32-true -> bf16-mixed"]
     assert decision.optimizer_settings == {0: {"lr": 1e-5}}
     assert [str(c) for c in decision.refused] == ["model.optimizer_d.init_args.amsgrad False -> True"]

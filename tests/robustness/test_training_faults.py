@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
+from giugan.losses import WassersteinLoss
 from giugan.nets import Discriminator
 from giugan.training.callbacks import NonFiniteError, checkpoints
 
@@ -71,7 +72,7 @@ def test_non_finite_values_stop_with_the_iteration_and_keep_the_last_good_checkp
 ) -> None:
     # gp_weight 0: one iteration = 2 critic passes + 1 generator pass; faults from iteration 2 on.
     module = tiny_module(
-        discriminator=BreaksAfter(6, fault), gp_weight=0.0, generator_iterations=10
+        discriminator=BreaksAfter(6, fault), loss=WassersteinLoss(gp_weight=0.0), generator_iterations=10
     )
     with pytest.raises(NonFiniteError) as info:
         tiny_trainer(tmp_path).fit(module, datamodule=tiny_data())

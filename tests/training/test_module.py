@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from giugan.losses import WassersteinLoss
 from giugan.nets import Discriminator, Generator
 from giugan.training.callbacks import NonFiniteError
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def test_n_critic_schedule_counts_discriminator_and_generator_steps(
     tmp_path: Path, gp_mode: str, steps_per_iteration: int
 ) -> None:
-    module = tiny_module(n_critic=3, gp_mode=gp_mode, generator_iterations=2)
+    module = tiny_module(n_critic=3, loss=WassersteinLoss(gp_mode=gp_mode), generator_iterations=2)
     trainer = tiny_trainer(tmp_path)
     trainer.fit(module, datamodule=tiny_data(n_critic=3, num_images=24))
     assert module.generator_iteration == 2
@@ -123,9 +124,8 @@ def test_resuming_with_another_architecture_fails_clearly(tmp_path: Path) -> Non
         ({"n_critic": 0}, "n_critic"),
         ({"ema_decay": 1.0}, "ema_decay"),
         ({"ema_decay": 0.0}, "ema_decay"),
-        ({"gp_weight": -1.0}, "gp_weight"),
         ({"generator_iterations": 0}, "generator_iterations"),
-        ({"loss": "wgan"}, "loss"),
+        ({"loss": "wasserstein"}, "model.init_args.loss"),
         ({"optimizer_g": functools.partial(torch.optim.Adam, lr=0.0)}, "optimizer_g"),
         ({"optimizer_d": functools.partial(torch.optim.SGD, lr=-1.0)}, "optimizer_d"),
         ({"preset": "giu_gan_33", "generator": None, "discriminator": None}, "giu_gan_32"),

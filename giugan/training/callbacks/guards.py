@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 #: What a NaN/inf stop tells the user to do next (the learning rates come first: the usual cause).
 ADVICE = (
-    "raise gp_weight (--model.gp_weight), check the data for corrupt images, or under mixed "
+    "raise the penalty (--model.loss.init_args.gp_weight), check the data for corrupt images, or under mixed "
     "precision add --trainer.precision 32"
 )
 
