@@ -21,15 +21,14 @@ def curve(row: RowSummary, score: str) -> list[tuple[float, float, float, float]
 
 def plot_row(row: RowSummary, folder: Path) -> Path | None:
     """``<folder>/<row>.png``: one panel per score the row's runs have; None when they have none."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # No pyplot: the caller's backend (e.g. a notebook's inline one) is left alone.
+    from matplotlib.figure import Figure
 
     curves = {name: points for name in SCORES if (points := curve(row, name))}
     if not curves:
         return None
-    figure, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.5), squeeze=False)
+    figure = Figure(figsize=(4.5 * len(curves), 3.5))
+    axes = figure.subplots(1, len(curves), squeeze=False)
     for axis, (name, points) in zip(axes[0], curves.items()):
         x, mean, low, high = zip(*points)
         axis.fill_between(x, low, high, alpha=0.25, label=f"min-max over {len(row.used)} seeds")
@@ -43,5 +42,4 @@ def plot_row(row: RowSummary, folder: Path) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', row.row)}.png"
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
