@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from giugan.sweeps.definition import Sweep, SweepRun, load_sweep, sweep_file
-from giugan.sweeps.runs import RunState, fit_arguments, run_state
+from giugan.sweeps.runs import RunState, fit_arguments, requeued, run_state
 
 #: Exit statuses of a ``giugan fit`` stopped by SIGINT / SIGTERM: the sweep stops with it.
 STOPPED = (130, 143, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL)
@@ -86,6 +86,8 @@ def _chosen_run(sweep: Sweep, options: argparse.Namespace) -> SweepRun:
 
 
 def _describe(run: SweepRun, state: RunState) -> str:
+    if state is RunState.STARTED and requeued():
+        return "resuming a requeued job (giugan fit takes the newest of hpc_ckpt_*.ckpt and last.ckpt)"
     return {RunState.NEW: "starting", RunState.STARTED: "resuming with --ckpt_path last",
             RunState.FINISHED: "finished, skipped"}[state]
 

@@ -4,7 +4,8 @@
   then the same command again: the finished run is skipped (its checkpoint untouched), the killed
   one resumes from ``last.ckpt`` (``config-resume-*.yaml``), the other two start;
 * as a SLURM job array, through a fake ``sbatch``/``srun`` on PATH that runs each array task with
-  ``SLURM_ARRAY_TASK_ID`` set: the same four runs; submitting again skips them all;
+  ``SLURM_ARRAY_TASK_ID`` set: the same four runs; a preempted task requeued by SLURM
+  (``SLURM_RESTART_COUNT=1``) resumes its run by itself; submitting again skips them all;
 * as a W&B grid: the ``wandb sweep`` YAML, and its command for one (row, seed) trains that run;
 * bad input: one paragraph, exit status 2, no file written.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,6 +131,19 @@ def test_a_slurm_array_runs_one_task_per_row_and_seed(tmp_path: Path) -> None:
         assert line in script.splitlines()
     for task, name in enumerate(RUN_NAMES):
         assert f"sweep run {name}: starting" in (logs / f"task-{task}.out").read_text()
+    _assert_all_finished(tmp_path / "runs")
+
+    # A preempted task, requeued by SLURM: its run stopped at iteration 10 (last.ckpt set back to the
+    # iteration-10 checkpoint, what a SIGTERM there leaves); the requeued task resumes it by itself.
+    preempted = tmp_path / "runs" / RUN_NAMES[3]
+    shutil.copyfile(preempted / "checkpoints" / "iter-00000010.ckpt", preempted / "checkpoints" / "last.ckpt")
+    env = environment(bin_folder)
+    env.update(SLURM_ARRAY_JOB_ID="4242", SLURM_ARRAY_TASK_ID="3", SLURM_JOB_ID="5003", SLURM_RESTART_COUNT="1")
+    requeued = subprocess.run(["bash", str(tmp_path / "runs" / "sweeps" / "tiny" / "tiny.sbatch")], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=HARD_TIMEOUT, check=False)
+    assert requeued.returncode == 0, requeued.stderr[-3000:]
+    assert f"sweep run {RUN_NAMES[3]}: resuming a requeued job" in requeued.stdout
+    assert [p.name for p in preempted.glob("config-resume-*.yaml")] == ["config-resume-00000010.yaml"]
     _assert_all_finished(tmp_path / "runs")
 
     # Submitted again (e.g. after a time limit): every task finds its run finished.
