@@ -3,6 +3,7 @@
 * locally, one run after another; a SIGKILL of the whole sweep in the middle of its second run,
   then the same command again: the finished run is skipped (its checkpoint untouched), the killed
   one resumes from ``last.ckpt`` (``config-resume-*.yaml``), the other two start;
+* a SIGTERM to the sweep is passed on: the run in progress saves ``last.ckpt``, all exit 143;
 * as a SLURM job array, through a fake ``sbatch``/``srun`` on PATH that runs each array task with
   ``SLURM_ARRAY_TASK_ID`` set: the same four runs; a preempted task requeued by SLURM
   (``SLURM_RESTART_COUNT=1``) resumes its run by itself; submitting again skips them all;
@@ -97,6 +98,31 @@ def test_a_local_sweep_killed_midway_skips_finished_runs_and_resumes_the_killed_
 
     again = run_tiny_sweep(tmp_path, "--dry_run")
     assert again.returncode == 0 and again.stdout.count("finished, skipped") == 4
+
+
+def test_a_sigterm_to_a_local_sweep_stops_the_run_in_progress_with_a_checkpoint(tmp_path: Path) -> None:
+    write_tiny_sweep(tmp_path)
+    runs = tmp_path / "runs"
+    second = runs / RUN_NAMES[1] / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "giugan", "sweep", "tiny.yaml", "--", *TINY_RUN_ARGS], cwd=tmp_path,
+        env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + HARD_TIMEOUT
+    try:
+        while not second.is_file():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)  # to the sweep alone: it passes it on to giugan fit
+        _, stderr = process.communicate(timeout=HARD_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, stderr[-3000:]
+    assert f"stopped during {RUN_NAMES[1]} (status 143); run the same command again" in stderr
+    assert run_state(runs / RUN_NAMES[0]) is RunState.FINISHED
+    assert run_state(runs / RUN_NAMES[1]) is RunState.STARTED  # stopped with its own last.ckpt
+    assert not (runs / RUN_NAMES[2]).exists()
+    assert not list((runs / RUN_NAMES[1]).glob(".giugan.lock"))  # released: it ended cleanly
 
 
 FAKE_SBATCH = """#!/bin/bash
