@@ -85,7 +85,7 @@ def _chosen_run(sweep: Sweep, options: argparse.Namespace) -> SweepRun:
                      f"{', '.join(r for r, _ in sweep.rows)}; seeds {', '.join(map(str, sweep.seeds))}).")
 
 
-def _describe(run: SweepRun, state: RunState) -> str:
+def _describe(state: RunState) -> str:
     if state is RunState.STARTED and requeued():
         return "resuming a requeued job (giugan fit takes the newest of hpc_ckpt_*.ckpt and last.ckpt)"
     return {RunState.NEW: "starting", RunState.STARTED: "resuming with --ckpt_path last",
@@ -95,7 +95,7 @@ def _describe(run: SweepRun, state: RunState) -> str:
 def _replace_with_fit(run: SweepRun, runs_dir: Path, args: list[str], dry_run: bool) -> int:
     """One run (an array task or a W&B agent's run): this process becomes its ``giugan fit``."""
     state = run_state(runs_dir / run.name)
-    print(f"[giugan] sweep run {run.name}: {_describe(run, state)}", flush=True)
+    print(f"[giugan] sweep run {run.name}: {_describe(state)}", flush=True)
     if state is RunState.FINISHED or dry_run:
         return 0
     command = [sys.executable, "-m", "giugan", *fit_arguments(run, state, args)]
@@ -109,7 +109,7 @@ def _run_locally(sweep: Sweep, runs_dir: Path, args: list[str], dry_run: bool) -
     for index, run in enumerate(runs):
         state = run_state(runs_dir / run.name)
         words = fit_arguments(run, state, args)
-        print(f"[giugan] sweep {sweep.name}: run {index + 1}/{len(runs)} {run.name}: {_describe(run, state)}"
+        print(f"[giugan] sweep {sweep.name}: run {index + 1}/{len(runs)} {run.name}: {_describe(state)}"
               + ("" if state is RunState.FINISHED else f"\n  giugan {shlex.join(words)}"), flush=True)
         if state is RunState.FINISHED or dry_run:
             continue

@@ -11,6 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from giugan.reporting.paper_scores import PAPER_SCORES, PaperScore
 from giugan.reporting.records import RunRecord, find_runs, read_run
@@ -94,14 +95,20 @@ class Report:
         return [name for name in SCORES if name in present]
 
 
-def _counts(row: RowSummary) -> tuple[int | None, int | None]:
-    """Params (thop-2020 total) and MACs of the row's networks, by ``giugan profile``'s counter."""
+def _counts(row: RowSummary, cache: Any) -> tuple[int | None, int | None]:
+    """Params (thop-2020 total) and MACs of the row's networks, by ``giugan profile``'s counter.
+
+    A preset is counted as ``giugan profile`` counts it (``cache``, a ``ProfileCache``), with the
+    MAC rule of the paper's rows of that preset (docs/counting.md); other networks are rebuilt
+    from the row's first checkpoint.
+    """
     presets = {r.preset for r in row.runs}
     if len(presets) == 1 and (preset := presets.pop()):
-        from giugan.profiling.profile import ProfileCache
+        from giugan.profiling.paper_tables import PAPER_ROWS, RULES
 
-        pair = ProfileCache().pair(preset)
-        return pair.thop_params, pair.macs()
+        rule = next((entry.rule for entry in PAPER_ROWS if entry.preset == preset), "thop-2020")
+        pair = cache.pair(preset)
+        return pair.thop_params, pair.macs(RULES[rule])
     checkpoint = next((r.checkpoint for r in row.runs if r.checkpoint.is_file()), None)
     if checkpoint is None:
         return None, None
@@ -118,9 +125,14 @@ def summarise(runs: list[RunRecord], counts: bool = True) -> Report:
     rows: dict[str, RowSummary] = {}
     for run in runs:
         rows.setdefault(run.row, RowSummary(run.row, [], PAPER_SCORES.get(run.row))).runs.append(run)
+    cache = None
+    if counts:
+        from giugan.profiling.profile import ProfileCache
+
+        cache = ProfileCache()
     for row in rows.values():
-        if counts:
-            row.params, row.macs = _counts(row)
+        if cache is not None:
+            row.params, row.macs = _counts(row, cache)
         if not row.used or row.mixed_protocols:
             continue
         for name in SCORES:
@@ -130,6 +142,8 @@ def summarise(runs: list[RunRecord], counts: bool = True) -> Report:
                 row.best[name] = Spread.of(best)
             if last:
                 row.last[name] = Spread.of(last)
+    if cache is not None:
+        cache.save()
     return Report(list(rows.values()))
 
 

@@ -109,11 +109,11 @@ def load_sweep(specs: list[str], seeds: list[int] | None = None, name: str | Non
     """
     file = sweep_file(specs[0]) if len(specs) == 1 else None
     if file is None:
-        if any(s.endswith((".yaml", ".yml")) is False and not glob.has_magic(s) for s in specs):
+        unknown = [s for s in specs if not s.endswith((".yaml", ".yml")) and not glob.has_magic(s)]
+        if unknown:
             known = ", ".join(sorted(p.stem for p in SWEEPS_FOLDER.glob("*.yaml")))
-            unknown = next(s for s in specs if not s.endswith((".yaml", ".yml")) and not glob.has_magic(s))
             raise ValueError(
-                f"giugan sweep {unknown}: neither a sweep name ({known}), a sweep file nor a row config. "
+                f"giugan sweep {unknown[0]}: neither a sweep name ({known}), a sweep file nor a row config. "
                 f"Give a name from configs/sweeps/, a sweep YAML with a `rows:` list, or YAML configs of "
                 f"table rows (a glob such as 'configs/ablations/table1_*.yaml' works)."
             )

@@ -141,3 +141,16 @@ def test_report_of_a_folder_without_runs_is_refused(tmp_path: Path, capsys: pyte
     assert "no run folder there" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_row_with_a_preset_has_giugan_profiles_params_and_flops(tmp_path: Path) -> None:
+    from giugan.profiling.profile import ProfileCache, paper_rows
+    from giugan.reporting.records import RunRecord
+    from giugan.reporting.summary import summarise
+
+    run = RunRecord("cifar10_wgan_gp-s0", tmp_path, "cifar10_wgan_gp", 0, "no checkpoint", None, None,
+                    "wgan_gp_32", {})
+    row = summarise([run]).rows[0]
+    profiled = next(r for r in paper_rows("5", ProfileCache(disk=False)) if r["preset"] == "wgan_gp_32")
+    assert (row.params, row.macs) == (profiled["params"], profiled["macs"])  # MACs under the row's rule
+    assert profiled["match"] == {"params": True, "flops": True}
