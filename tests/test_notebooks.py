@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def _inject(notebook: Any, values: dict[str, Any]) -> None:
     notebook.cells.insert(tagged[0] + 1, cell)
 
 
-def execute(name: str, values: dict[str, Any]) -> Any:
+def execute(name: str, values: dict[str, Any], folder: Path = NOTEBOOKS) -> Any:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
         f"{name} is stored with outputs; clear them before committing"
@@ -63,7 +64,7 @@ def execute(name: str, values: dict[str, Any]) -> Any:
         notebook,
         kernel_name=KERNEL,
         timeout=240,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        resources={"metadata": {"path": str(folder)}},
     )
     client.execute()
     return notebook
@@ -141,9 +142,13 @@ def test_quickstart_shows_an_existing_run_instead_of_overwriting_it(
     assert (run_dir / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
 
 
-def test_tables_show_the_paper_rows_and_the_finished_run(quickstart: tuple[Any, Path]) -> None:
+def test_tables_show_the_paper_rows_and_the_report_of_the_finished_run_from_any_folder(
+    quickstart: tuple[Any, Path], tmp_path: Path,
+) -> None:
     _, run_dir = quickstart
-    notebook = execute("tables.ipynb", {"RUNS_DIR": str(run_dir.parent), "TABLES": None})
+    elsewhere = tmp_path / "outside-the-clone"  # the kernel starts here, not in notebooks/
+    elsewhere.mkdir()
+    notebook = execute("tables.ipynb", {"RUNS_DIR": str(run_dir.parent), "TABLES": None}, folder=elsewhere)
     check_all_cells_ran(notebook)
     markdown = "\n".join(outputs(notebook, "text/markdown"))
     # Table 5's DCGAN row: the paper's values beside ours, both matching.
@@ -152,20 +157,40 @@ def test_tables_show_the_paper_rows_and_the_finished_run(quickstart: tuple[Any, 
     assert cells[:9] == ["DCGANs", "CIFAR-10", "dcgan_32", "4.34M", "4.34M", "yes", "309.24M",
                          "309.24M", "yes"]
     assert "iGAN report, Table 2" in markdown and "GIU-GANs, Table 8" in markdown
-    # The tiny run: its stand-in FID/IS curve and a best/last row.
-    assert "Best and last evaluation per run" in markdown
+    # The tiny run through `giugan report`'s API: its row (one seed, the iterations it reached,
+    # its protocol with the stand-in extractor), the row's plot and the losses (Figure 10).
+    from giugan.reporting import gather
+    from giugan.reporting import markdown as report_markdown
+
+    assert report_markdown(gather([run_dir.parent])) in markdown
+    header = next(line for line in markdown.splitlines() if line.startswith("| row | paper (table, row) |"))
     row = next(line for line in markdown.splitlines() if line.startswith(f"| {run_dir.name} |"))
-    assert "| standin |" in row and f"| {TINY_ITERATIONS} |" in row
-    assert len(outputs(notebook, "image/png")) == 1
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
+    assert cells["generator iterations"] == str(TINY_ITERATIONS) and cells["seeds"].startswith("1 (")
+    assert cells["protocol"] == "P1" and '"extractor": "standin"' in markdown
+    assert len(outputs(notebook, "image/png")) == 2
     assert "No run under" not in markdown
 
 
 def test_tables_say_plainly_when_no_run_has_metrics(environment: Path) -> None:
     empty = environment / "empty-runs"
     empty.mkdir()
-    notebook = execute("tables.ipynb", {"RUNS_DIR": str(empty), "TABLES": ["5"]})
+    notebook = execute("tables.ipynb", {"RUNS_DIR": str(empty), "TABLES": ["5"]}, folder=environment)
     check_all_cells_ran(notebook)
     markdown = "\n".join(outputs(notebook, "text/markdown"))
     assert "**No run under" in markdown and "has metrics**" in markdown
     assert "| DCGANs |" in markdown
     assert not outputs(notebook, "image/png")
+
+
+def test_a_relative_runs_dir_is_found_in_a_folder_above_the_notebooks_own(
+    quickstart: tuple[Any, Path], tmp_path: Path,
+) -> None:
+    _, run_dir = quickstart
+    project = tmp_path / "project"
+    shutil.copytree(run_dir, project / "runs" / run_dir.name)
+    (project / "notebooks").mkdir()
+    notebook = execute("tables.ipynb", {"RUNS_DIR": "runs", "TABLES": ["7"]}, folder=project / "notebooks")
+    check_all_cells_ran(notebook)
+    assert f"{project / 'runs'}: 1 run folder(s), 1 table row(s)" in "".join(outputs(notebook, "text/plain"))
+    assert f"| {run_dir.name} |" in "\n".join(outputs(notebook, "text/markdown"))
