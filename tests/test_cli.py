@@ -190,7 +190,8 @@ def test_top_level_help_lists_every_command_without_lightning(capsys: pytest.Cap
 
     assert main(["--help"]) == 0
     lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
-    assert [words[0] for words in lines] == ["fit", "validate", "test", "predict", "profile", "stats", "inspect", "eval"]
+    assert [words[0] for words in lines] == ["fit", "validate", "test", "predict", "profile", "stats", "inspect", "eval",
+                                          "sweep", "report", "export"]
     probe = "import sys; from giugan.cli import main; main(['--help']); print('lightning' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
