@@ -2,7 +2,7 @@
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install test bench bench-quality gpu-check gpu-check-dry-run lint quickstart profile
+.PHONY: install test bench bench-quality gpu-check gpu-check-dry-run lint quickstart profile docs-numbers
 
 # torch/torchvision first and pinned: a resolver must never pull a newer (multi-GB) torch.
 install:
@@ -31,6 +31,10 @@ gpu-check-dry-run:
 # The quickstart run by its own script: the shapes judge's numbers per evaluation and the wall time.
 bench-quality:
 	WANDB_MODE=disabled $(PYTHON) benchmarks/quality.py
+
+# The numbers README.md and docs/counting.md quote from `giugan profile` (a test fails when stale).
+docs-numbers:
+	$(PYTHON) -m giugan.profiling.doc_numbers
 
 lint:
 	$(PYTHON) -m ruff check giugan tests benchmarks
