@@ -17,13 +17,16 @@ process, and permissions hold for root too (the child drops the capabilities tha
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +120,26 @@ def _tiny_fit(iterations: int, *extra: str) -> Callable[[Path], None]:
     return prepare
 
 
+#: Finished tiny runs, trained once per test session and copied into the cases that only read them.
+_FINISHED: dict[int, Path] = {}
+
+
+def _finished_run(iterations: int) -> Callable[[Path], None]:
+    """A copy of a finished tiny quickstart run (runs/quickstart), trained once per session."""
+
+    def prepare(folder: Path) -> None:
+        if iterations not in _FINISHED:
+            template = Path(tempfile.mkdtemp(prefix="giugan-fault-matrix-"))
+            atexit.register(shutil.rmtree, template, True)
+            _tiny_fit(iterations)(template)
+            _FINISHED[iterations] = template
+        shutil.copytree(_FINISHED[iterations], folder, dirs_exist_ok=True)
+
+    return prepare
+
+
 def _bad_checkpoints(folder: Path) -> None:
-    _tiny_fit(1)(folder)
+    _finished_run(1)(folder)
     (folder / "notes.ckpt").write_text("this is a text file, not a checkpoint\n")
     good = (folder / "runs" / "quickstart" / "checkpoints" / "last.ckpt").read_bytes()
     (folder / "truncated.ckpt").write_bytes(good[: len(good) // 2])
@@ -241,7 +262,7 @@ CASES = [
     Case("profile-unknown-preset", ["profile", "--preset", "no_such_preset"], ("no_such_preset",)),
     # Evaluation without the run's config.
     Case("test-without-config", ["test", "--ckpt_path", "runs/quickstart/checkpoints/last.ckpt"],
-         ("--config", "config.yaml"), _tiny_fit(1)),
+         ("--config", "config.yaml"), _finished_run(1)),
     # n_critic mini-batches and a leftover batch.
     Case("drop-last-leftover", ["fit", *TINY, "--model.generator_iterations", "2", "--model.n_critic", "2",
                                 "--data.init_args.num_images", "99",
