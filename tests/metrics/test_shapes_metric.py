@@ -73,11 +73,21 @@ def test_real_statistics_come_from_the_cache_keyed_by_the_judge(tmp_path: Path) 
     second = judged(tmp_path)
     assert second.load_reference(key)  # a hit: no real image fed
     assert scores_of(second, FAKE, 60) == pytest.approx(scores_of(first, FAKE, 60))
-    # A file without the judge's statistics (FID only) is a miss, recomputed.
+    # The key names the judge's network: the statistics of FID alone, or of another judge, are
+    # other files, never read for the judge's.
     fid_only = judged(tmp_path / "other", fid=True, shapes_judge=False)
-    fill_real(fid_only)
-    with pytest.warns(UserWarning, match="shapes_judge_.*is missing"):
-        assert not judged(tmp_path / "other", fid=True).load_reference(key)
+    fid_key = fill_real(fid_only)
+    with_judge = judged(tmp_path / "other", fid=True)
+    both_key = with_judge.reference_key("shapes-test-32", REAL.shape[0])
+    assert "extractors" not in fid_key
+    assert both_key["extractors"] == {"shapes_judge": with_judge.extractors.network("shapes_judge").identity}
+    assert with_judge.reference_path(both_key) != fid_only.reference_path(fid_key)
+    assert not with_judge.load_reference(both_key)
+    retrained = judged(tmp_path)
+    retrained.extractors.network("shapes_judge").identity = "shapes-judge/sha256:retrained"
+    retrained_key = retrained.reference_key("shapes-test-32", REAL.shape[0])
+    assert retrained.reference_path(retrained_key) != first.reference_path(key)
+    assert not retrained.load_reference(retrained_key)
 
 
 def test_too_few_images_name_the_fix(tmp_path: Path) -> None:
