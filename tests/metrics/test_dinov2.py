@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import timm
 import torch
+from dinov2_networks import release_checkpoint, tiny_dinov2
 from torch import nn
 
 from giugan.metrics import dinov2
@@ -42,16 +42,6 @@ def torch_fidelity_extractor(monkeypatch: pytest.MonkeyPatch, network: nn.Module
     extractor = FeatureExtractorDinoV2("dinov2-vit-l-14", ["dinov2"])
     assert requested == [("facebookresearch/dinov2", "dinov2_vitl14")]
     return extractor
-
-
-def tiny_dinov2(image_size: int = 224) -> nn.Module:
-    """timm's DINOv2 ViT layout (LayerScale, class token, patch 14) at one block of width 24, its
-    LayerScale at 1 (as torch.hub builds DINOv2) so that the class token depends on the image."""
-    torch.manual_seed(0)
-    return timm.create_model(
-        "vit_small_patch14_dinov2", pretrained=False, num_classes=0, img_size=image_size,
-        embed_dim=24, depth=1, num_heads=2, init_values=1.0,
-    )  # fmt: skip
 
 
 class Flatten(nn.Module):
@@ -99,14 +89,6 @@ def test_position_embedding_follows_the_dinov2_interpolation() -> None:
     assert dinov2_position_embedding(embedding, 37) is embedding
     with pytest.raises(ValueError, match="square grid"):
         dinov2_position_embedding(torch.zeros(1, 1 + 10, 8), 16)
-
-
-def release_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """A DINOv2 checkpoint in the release's layout: 518-pixel (37x37) positions, a mask token."""
-    state = tiny_dinov2(518).state_dict()
-    state["mask_token"] = torch.zeros(1, 24)
-    torch.save(state, path)
-    return state
 
 
 def test_a_release_checkpoint_loads_with_interpolated_positions(

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from dinov2_networks import release_checkpoint, tiny_dinov2
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
 from giugan.metrics import GenerativeMetrics, dinov2
 from giugan.metrics.registry import best_criterion
 from giugan.training.callbacks.checkpoints import BestCheckpoint
-
-from .test_dinov2 import release_checkpoint, tiny_dinov2
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
