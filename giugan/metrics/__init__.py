@@ -23,6 +23,7 @@ stand-in, ``shapes_judge``, ``dinov2``) listed in the table of ``extractor_regis
 """
 
 from giugan.metrics.dinov2 import DINOv2Extractor, DINOv2WeightsUnavailable
+from giugan.metrics.extractor_registry import build_extractor
 from giugan.metrics.extractors import (
     INCEPTION_RESIZE,
     INCEPTION_WEIGHTS_FILENAME,
@@ -33,7 +34,6 @@ from giugan.metrics.extractors import (
     InvalidInceptionWeights,
     StandInExtractor,
     WeightsUnavailable,
-    build_extractor,
     resolve_inception_weights,
     unavailable_message,
 )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from giugan.metrics.dinov2 import build_dinov2_extractor
-from giugan.metrics.extractors import build_extractor
+from giugan.metrics.extractors import InceptionExtractor, build_standin
 from giugan.metrics.shapes_judge import JudgeExtractor
 
 
@@ -56,12 +56,10 @@ class ExtractorEntry:
 #: Registered name -> extractor.
 EXTRACTORS: dict[str, ExtractorEntry] = {
     "inception": ExtractorEntry(
-        lambda o: build_extractor("inception", o.weights_path, o.weights_sha256, o.resize),  # type: ignore[arg-type]
+        lambda o: InceptionExtractor(o.weights_path, o.weights_sha256, o.resize),  # type: ignore[arg-type]
         lambda o: o.weights_path is None,
     ),
-    "standin": ExtractorEntry(
-        lambda o: build_extractor("standin", o.weights_path, o.weights_sha256, o.resize)  # type: ignore[arg-type]
-    ),
+    "standin": ExtractorEntry(lambda o: build_standin(o.weights_path, o.resize)),  # type: ignore[arg-type]
     "shapes_judge": ExtractorEntry(lambda o: JudgeExtractor()),
     "dinov2": ExtractorEntry(
         lambda o: build_dinov2_extractor(o.dinov2_model, o.dinov2_weights_path),
@@ -74,9 +72,21 @@ def build_named_extractor(name: str, options: ExtractorOptions) -> nn.Module:
     """Build the extractor registered as ``name``."""
     if name not in EXTRACTORS:
         raise ValueError(
-            f"Unknown feature extractor {name!r}; registered: {', '.join(EXTRACTORS)}."
+            f"Unknown feature extractor {name!r}; registered: {', '.join(map(repr, EXTRACTORS))} "
+            "('inception' is the published protocol, 'standin' its test network)."
         )
     return EXTRACTORS[name].build(options)
 
 
-__all__ = ["EXTRACTORS", "ExtractorEntry", "ExtractorOptions", "build_named_extractor"]
+def build_extractor(
+    name: str,
+    weights_path: str | None = None,
+    weights_sha256: str | None = None,
+    resize: str = "tensorflow",
+) -> nn.Module:
+    """Build the extractor registered as ``name`` with the Inception options (which the
+    stand-in checks: a path warns, ``resize="clean"`` is refused)."""
+    return build_named_extractor(name, ExtractorOptions(name, weights_path, weights_sha256, resize))
+
+
+__all__ = ["EXTRACTORS", "ExtractorEntry", "ExtractorOptions", "build_extractor", "build_named_extractor"]

@@ -359,40 +359,22 @@ def check_images(images: Tensor) -> None:
         )
 
 
-def build_extractor(
-    name: ExtractorName,
-    weights_path: str | Path | None = None,
-    weights_sha256: str | None = None,
-    resize: ResizeName = "tensorflow",
-) -> nn.Module:
-    """Build the extractor called ``name`` ("inception" or "standin").
-
-    ``weights_path``/``weights_sha256``/``resize`` apply to "inception" only; giving a path for
-    "standin" warns, since it would be ignored, and ``resize="clean"`` is refused (the stand-in
-    never resizes).
-    """
-    if name == "inception":
-        return InceptionExtractor(
-            weights_path=weights_path, weights_sha256=weights_sha256, resize=resize
-        )
-    if name == "standin" and resize != "tensorflow":
+def build_standin(weights_path: str | Path | None = None, resize: ResizeName = "tensorflow") -> StandInExtractor:
+    """The stand-in with the suite's Inception options checked: a weights path warns (it would be
+    ignored) and ``resize="clean"`` is refused (the stand-in never resizes)."""
+    if resize != "tensorflow":
         raise ValueError(
             f"`metrics.init_args.resize: {resize}` applies to the Inception extractor only: the "
             "stand-in takes images of any size without resizing. Remove the option or use "
             "`extractor: inception`."
         )
-    if name == "standin":
-        if weights_path is not None:
-            warnings.warn(
-                f"weights_path='{weights_path}' is ignored: the stand-in extractor has no weights "
-                "file (its weights are drawn from a fixed seed).",
-                stacklevel=2,
-            )
-        return StandInExtractor()
-    raise ValueError(
-        f"Unknown feature extractor {name!r}; choose 'inception' (TF-compatible InceptionV3, the "
-        "published protocol) or 'standin' (tiny test network, numbers not comparable)."
-    )
+    if weights_path is not None:
+        warnings.warn(
+            f"weights_path='{weights_path}' is ignored: the stand-in extractor has no weights "
+            "file (its weights are drawn from a fixed seed).",
+            stacklevel=3,
+        )
+    return StandInExtractor()
 
 
 __all__ = [
@@ -407,7 +389,7 @@ __all__ = [
     "InvalidInceptionWeights",
     "StandInExtractor",
     "WeightsUnavailable",
-    "build_extractor",
+    "build_standin",
     "check_images",
     "clean_resize",
     "resolve_inception_weights",
