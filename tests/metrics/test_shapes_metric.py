@@ -121,3 +121,20 @@ def test_best_checkpoint_follows_the_main_enabled_score(
     best = BestCheckpoint.for_metrics(switches)
     assert best is not None and (best.monitor, best.mode) == (monitor, mode)
     assert BestCheckpoint.for_metrics({"kid": True}) is None
+
+
+def test_the_judge_refuses_other_datasets_and_warns_once_about_image_files(tmp_path: Path) -> None:
+    import warnings
+
+    metrics = judged(tmp_path)
+    with pytest.raises(ValueError, match=r"shapes set .* only, but the reference is 'cifar10-train-32'") as info:
+        metrics.reference_key("cifar10-train-32", 50000)
+    assert "shapes_judge: false" in str(info.value) and "\n" not in str(info.value)
+    with pytest.warns(UserWarning, match="cannot tell whether they are shapes images") as record:
+        metrics.reference_key("images-0123456789abcdef-32x32", 10)
+        metrics.reference_key("images-0123456789abcdef-32x32", 10)  # once per reference
+    assert len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics.reference_key("shapes-seed0-n96-32", 96)  # the shapes set: silent
+    assert not judged(tmp_path, shapes_judge=False).check_reference("cifar10-train-32")  # judge off: no objection
