@@ -171,8 +171,8 @@ class GenerativeMetrics(nn.Module):
             self.needed, self.options, self.on_missing_weights
         )
         extractors.to(self.device)
-        # Not an attribute nn.Module registers: the weights stay out of the module tree.
-        self._extractors_box: tuple[FeatureExtractors] = (extractors,)
+        # Not an nn.Module: nn.Module does not register it, its weights stay out of the tree.
+        self._extractors = extractors
         self.available = self.unavailable_reason is None
         self.reference = ReferenceStatistics(self.cache_dir, extractors)
         scores = build_scores(self.settings, self.enabled, extractors) if self.available else {}
@@ -188,7 +188,7 @@ class GenerativeMetrics(nn.Module):
     @property
     def extractors(self) -> FeatureExtractors:
         """The built extractors (none when the metrics are unavailable)."""
-        return self._extractors_box[0]
+        return self._extractors
 
     @property
     def extractor(self) -> nn.Module | None:
@@ -332,7 +332,7 @@ __all__ = ["SUBSET_SEED", "GenerativeMetrics"]
 
 
 #: Attributes that exist once :meth:`GenerativeMetrics._build` ran; reading one builds.
-_BUILT_ON_FIRST_USE = frozenset({"_extractors_box", "available", "unavailable_reason", "reference", "scores"})
+_BUILT_ON_FIRST_USE = frozenset({"_extractors", "available", "unavailable_reason", "reference", "scores"})
 
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
