@@ -117,3 +117,24 @@ def test_the_best_deciding_score_and_its_direction_come_from_the_table() -> None
     assert ("inception_score", "eval/is_mean", "max") in monitors
     assert ("fd_dinov2", "eval/fd_dinov2", "min") in monitors
     assert summaries() == {monitor: mode for _, monitor, mode in monitors}
+
+
+def test_no_score_is_named_outside_the_metrics_package() -> None:
+    """Switches, logged keys and ``eval/<key>`` appear as string literals only in giugan/metrics/:
+    everything else derives them from the table. (``trainer.precision`` is Lightning's option.)"""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "giugan"
+    names = set(SCORES) | {value.key for score in SCORES.values() for value in score.logged}
+    names |= {f"eval/{name}" for name in names} | {f"eval/best_{name}" for name in names}
+    lightning_options = {("cli/runs.py", "precision")}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("metrics/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names and (relative, node.value) not in lightning_options:
+                found.append(f"{relative}:{node.lineno} {node.value!r}")
+    assert found == []
