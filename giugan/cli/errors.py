@@ -38,9 +38,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
         types.append(MisconfigurationException)
     if "giugan.metrics.extractors" in sys.modules:
-        from giugan.metrics.extractors import InceptionWeightsUnavailable
+        from giugan.metrics.extractors import WeightsUnavailable
 
-        types.append(InceptionWeightsUnavailable)
+        types.append(WeightsUnavailable)  # Inception, DINOv2: a missing weights file
     if "giugan.training.callbacks.guards" in sys.modules:
         # A NaN/inf stop says what went bad, that the checkpoints are the last good state, and
         # the resume that continues; its traceback would only bury that.

@@ -29,12 +29,7 @@ from torch import Tensor
 from giugan.cli.composition import expand_config_bases
 from giugan.data.files import DEFAULT_EXTENSIONS, decode_image, list_image_files
 from giugan.data.transforms import to_rgb
-from giugan.metrics import (
-    GenerativeMetrics,
-    InceptionWeightsUnavailable,
-    compute_reference_statistics,
-    unavailable_message,
-)
+from giugan.metrics import GenerativeMetrics, WeightsUnavailable, compute_reference_statistics
 from giugan.training.evaluation import Evaluator
 
 DESCRIPTION = (
@@ -260,8 +255,8 @@ def main(argv: list[str]) -> int:
         init = parser.instantiate_classes(config)
         metrics: GenerativeMetrics = init.metrics.to(torch.device(config.device))
         available = metrics.available
-    except InceptionWeightsUnavailable as err:  # a RuntimeError: shown as one paragraph here
-        raise FileNotFoundError(unavailable_message(err.reason, option="--metrics.weights_path")) from err
+    except WeightsUnavailable as err:  # a RuntimeError: shown as one paragraph here
+        raise FileNotFoundError(err.message(prefix="--metrics.")) from err
     if not available:
         raise ValueError(f"The metrics are unavailable. {metrics.unavailable_reason}")
     if metrics.needs_real or config.reference is not None or init.data is not None:

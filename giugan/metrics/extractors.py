@@ -66,16 +66,28 @@ ExtractorName = Literal["inception", "standin"]
 ResizeName = Literal["tensorflow", "clean"]
 
 
-class InceptionWeightsUnavailable(RuntimeError):
-    """The Inception weights file is missing and cannot be downloaded.
+class WeightsUnavailable(RuntimeError):
+    """An extractor's weights file is missing and cannot be downloaded.
 
     ``reason`` is the cause alone, so that a command with other option names (``giugan eval``'s
-    ``--metrics.weights_path``) can say the same with its own (:func:`unavailable_message`).
+    ``--metrics.*``) can say the same with its own (:meth:`message`).
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(unavailable_message(reason))
         self.reason = reason
+        super().__init__(self.message())
+
+    def message(self, prefix: str = "--model.metrics.init_args.") -> str:
+        """The one paragraph: what is missing, where to get it, and the command's flag for the
+        file (``prefix`` + the option name, e.g. ``--metrics.`` under ``giugan eval``)."""
+        return self.reason
+
+
+class InceptionWeightsUnavailable(WeightsUnavailable):
+    """The Inception weights file is missing and cannot be downloaded."""
+
+    def message(self, prefix: str = "--model.metrics.init_args.") -> str:
+        return unavailable_message(self.reason, f"{prefix}weights_path")
 
 
 class InvalidInceptionWeights(ValueError):
@@ -263,6 +275,7 @@ class InceptionExtractor(nn.Module):
         self.weights_path = str(path)
         self.weights_sha256 = digest
         self.identity = f"inception-v3-compat/sha256:{digest}"
+        self.outputs = {"features": self.num_features, "logits": self.num_classes}
 
     def train(self, mode: bool = True) -> InceptionExtractor:
         """Stay in evaluation mode (BatchNorm statistics are part of the protocol)."""
@@ -270,7 +283,7 @@ class InceptionExtractor(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(pool features (B, 2048), logits_unbiased (B, 1008))`` for uint8 images."""
-        _check_images(images)
+        check_images(images)
         if self.resize_mode == "clean":
             images = clean_resize(images, 299)
         features, logits = self.network(images)
@@ -316,10 +329,11 @@ class StandInExtractor(nn.Module):
         self.weights_path: str | None = None
         self.weights_sha256: str | None = None
         self.identity = f"standin-seed{seed}-features{num_features}-classes{num_classes}"
+        self.outputs = {"features": num_features, "logits": num_classes}
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(features (B, num_features), logits (B, num_classes))`` for uint8 images."""
-        _check_images(images)
+        check_images(images)
         x = images.to(self.conv1_weight.dtype) / 127.5 - 1.0
         x = F.relu(F.conv2d(x, self.conv1_weight, self.conv1_bias, stride=2, padding=1))
         x = F.relu(F.conv2d(x, self.conv2_weight, self.conv2_bias, stride=2, padding=1))
@@ -331,7 +345,8 @@ class StandInExtractor(nn.Module):
         return features, 4.0 * pattern @ self.classifier.t()
 
 
-def _check_images(images: Tensor) -> None:
+def check_images(images: Tensor) -> None:
+    """Raise unless ``images`` is a uint8 ``(B, 3, H, W)`` batch."""
     if not isinstance(images, Tensor) or images.dtype != torch.uint8:
         raise TypeError(
             "Feature extractors take uint8 images in [0, 255]; got "
@@ -344,40 +359,22 @@ def _check_images(images: Tensor) -> None:
         )
 
 
-def build_extractor(
-    name: ExtractorName,
-    weights_path: str | Path | None = None,
-    weights_sha256: str | None = None,
-    resize: ResizeName = "tensorflow",
-) -> nn.Module:
-    """Build the extractor called ``name`` ("inception" or "standin").
-
-    ``weights_path``/``weights_sha256``/``resize`` apply to "inception" only; giving a path for
-    "standin" warns, since it would be ignored, and ``resize="clean"`` is refused (the stand-in
-    never resizes).
-    """
-    if name == "inception":
-        return InceptionExtractor(
-            weights_path=weights_path, weights_sha256=weights_sha256, resize=resize
-        )
-    if name == "standin" and resize != "tensorflow":
+def build_standin(weights_path: str | Path | None = None, resize: ResizeName = "tensorflow") -> StandInExtractor:
+    """The stand-in with the suite's Inception options checked: a weights path warns (it would be
+    ignored) and ``resize="clean"`` is refused (the stand-in never resizes)."""
+    if resize != "tensorflow":
         raise ValueError(
             f"`metrics.init_args.resize: {resize}` applies to the Inception extractor only: the "
             "stand-in takes images of any size without resizing. Remove the option or use "
             "`extractor: inception`."
         )
-    if name == "standin":
-        if weights_path is not None:
-            warnings.warn(
-                f"weights_path='{weights_path}' is ignored: the stand-in extractor has no weights "
-                "file (its weights are drawn from a fixed seed).",
-                stacklevel=2,
-            )
-        return StandInExtractor()
-    raise ValueError(
-        f"Unknown feature extractor {name!r}; choose 'inception' (TF-compatible InceptionV3, the "
-        "published protocol) or 'standin' (tiny test network, numbers not comparable)."
-    )
+    if weights_path is not None:
+        warnings.warn(
+            f"weights_path='{weights_path}' is ignored: the stand-in extractor has no weights "
+            "file (its weights are drawn from a fixed seed).",
+            stacklevel=3,
+        )
+    return StandInExtractor()
 
 
 __all__ = [
@@ -391,7 +388,9 @@ __all__ = [
     "InceptionWeightsUnavailable",
     "InvalidInceptionWeights",
     "StandInExtractor",
-    "build_extractor",
+    "WeightsUnavailable",
+    "build_standin",
+    "check_images",
     "clean_resize",
     "resolve_inception_weights",
     "sha256_of_file",

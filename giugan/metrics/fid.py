@@ -20,7 +20,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from giugan import compat
 from giugan.metrics.distributed import synchronised
-from giugan.metrics.score import PrecomputedFeatures, Score, ScoreSettings
+from giugan.metrics.score import Logged, PrecomputedFeatures, Score, ScoreSettings
 
 _SUMS = ("real_features_sum", "real_features_cov_sum", "fake_features_sum", "fake_features_cov_sum")
 
@@ -73,10 +73,16 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
 
 
 class FIDScore(Score):
-    """FID on the pool features; real statistics cached (``fid_*`` entries of the reference)."""
+    """FID on the pool features; real statistics cached (``fid_*`` entries of the reference).
+
+    A Fréchet distance in another extractor's features is this class with another ``name``
+    (which prefixes its cached statistics and is its logged key), ``extractor`` and protocol
+    (see :mod:`giugan.metrics.fd_dinov2`).
+    """
 
     name = "fid"
     label = "FID"
+    logged = (Logged("fid", "lower"),)
     consumes = "features"
     needs_real = True
 
@@ -87,30 +93,32 @@ class FIDScore(Score):
 
     # ------------------------------------------------------------------ real statistics
     def reference_shapes(self) -> dict[str, tuple[int | None, ...]]:
-        width = self.width
+        width, prefix = self.width, self.name
         return {
-            "fid_features_sum": (width,),
-            "fid_features_cov_sum": (width, width),
-            "fid_num_samples": (),
+            f"{prefix}_features_sum": (width,),
+            f"{prefix}_features_cov_sum": (width, width),
+            f"{prefix}_num_samples": (),
         }
 
     def export_reference(self) -> dict[str, Tensor]:
+        prefix = self.name
         with synchronised(self.metric, self.width) as metric:
             return {
-                "fid_features_sum": metric.real_features_sum.detach().cpu().clone(),
-                "fid_features_cov_sum": metric.real_features_cov_sum.detach().cpu().clone(),
-                "fid_num_samples": metric.real_features_num_samples.detach().cpu().clone(),
+                f"{prefix}_features_sum": metric.real_features_sum.detach().cpu().clone(),
+                f"{prefix}_features_cov_sum": metric.real_features_cov_sum.detach().cpu().clone(),
+                f"{prefix}_num_samples": metric.real_features_num_samples.detach().cpu().clone(),
             }
 
     def reference_count(self, stats: dict[str, Tensor]) -> int:
-        return int(stats["fid_num_samples"])
+        return int(stats[f"{self.name}_num_samples"])
 
     def load_reference(self, stats: dict[str, Tensor], rank: int, world: int) -> None:
         metric, device = self.metric, self.metric.device
         keep = rank == 0  # sum-reduced states: rank 0 holds them, the others zeros
-        total = stats["fid_features_sum"].to(device, torch.float64)
-        cov = stats["fid_features_cov_sum"].to(device, torch.float64)
-        count = stats["fid_num_samples"].to(device, torch.long)
+        prefix = self.name
+        total = stats[f"{prefix}_features_sum"].to(device, torch.float64)
+        cov = stats[f"{prefix}_features_cov_sum"].to(device, torch.float64)
+        count = stats[f"{prefix}_num_samples"].to(device, torch.long)
         metric.real_features_sum = total if keep else torch.zeros_like(total)
         metric.real_features_cov_sum = cov if keep else torch.zeros_like(cov)
         metric.real_features_num_samples = count if keep else torch.zeros_like(count)
@@ -142,7 +150,7 @@ class FIDScore(Score):
         else:
             hint = "Call update_fake with more generated images (`num_fake`) before compute()."
         raise ValueError(
-            f"FID needs at least 2 real and 2 generated images (a covariance), but has {n_real} "
+            f"{self.label} needs at least 2 real and 2 generated images (a covariance), but has {n_real} "
             f"real and {n_fake} generated over all ranks. " + hint
         )
 
@@ -150,15 +158,15 @@ class FIDScore(Score):
         for name in _SUMS:
             if not torch.isfinite(getattr(metric, name)).all():
                 raise RuntimeError(
-                    f"FID statistic '{name}' contains NaN/inf; the features were not finite. "
+                    f"{self.label} statistic '{name}' contains NaN/inf; the features were not finite. "
                     "Recompute the real statistics (reset_real) and check the extractor and the "
                     "images."
                 )
         compat.set_fid_result_dtype(metric, torch.float64)  # return the float64 result
         value = float(compat.compute_from_states(metric))  # synced already
         if not math.isfinite(value):
-            raise RuntimeError(f"FID evaluated to {value} from finite statistics.")
-        return {"fid": value}
+            raise RuntimeError(f"{self.label} evaluated to {value} from finite statistics.")
+        return {self.name: value}
 
     # ------------------------------------------------------------------ protocol
     @classmethod

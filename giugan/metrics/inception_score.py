@@ -21,7 +21,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.utilities.data import dim_zero_cat
 
 from giugan.metrics.distributed import rows, seeded
-from giugan.metrics.score import PrecomputedFeatures, Score, ScoreSettings
+from giugan.metrics.score import Logged, PrecomputedFeatures, Score, ScoreSettings
 
 
 def inception_score(logits: Tensor, splits: int, shuffle: bool = True) -> tuple[float, float]:
@@ -54,6 +54,7 @@ class ISScore(Score):
 
     name = "inception_score"
     label = "IS"
+    logged = (Logged("is_mean", "higher"), Logged("is_std"))
     consumes = "logits"
 
     def build_metric(self) -> Metric:

@@ -19,7 +19,7 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from giugan import compat
 from giugan.metrics.distributed import rows, seeded, synchronised
-from giugan.metrics.score import PrecomputedFeatures, Score, ScoreSettings
+from giugan.metrics.score import Logged, PrecomputedFeatures, Score, ScoreSettings
 
 
 class KIDScore(Score):
@@ -27,6 +27,7 @@ class KIDScore(Score):
 
     name = "kid"
     label = "KID"
+    logged = (Logged("kid_mean", "lower"), Logged("kid_std"))
     consumes = "features"
     needs_real = True
 

@@ -33,7 +33,7 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from giugan import compat
 from giugan.metrics.distributed import rows, synchronised
-from giugan.metrics.score import Score, ScoreSettings
+from giugan.metrics.score import Logged, Score, ScoreSettings
 
 #: Rows of one block of pairwise distances (bounds the memory to ``block x count`` floats).
 DISTANCE_BLOCK = 1024
@@ -155,6 +155,12 @@ class PrecisionRecallScore(Score):
 
     name = "precision_recall"
     label = "Precision/recall"
+    logged = (
+        Logged("precision", "higher"),
+        Logged("recall", "higher"),
+        Logged("density"),  # about 1 for matching distributions: neither higher nor lower
+        Logged("coverage", "higher"),
+    )
     consumes = "features"
     needs_real = True
 

@@ -1,10 +1,10 @@
 """Real-image statistics: their key, the cache file, and loading/saving/sharding them over ranks.
 
-A reference file holds what FID and KID need from the real images (FID: feature sum,
-feature outer-product sum and count; KID: the real features themselves) together with the
-*key* that produced them: everything that changes those numbers (reference split, extractor
-and its weights hash, resize, feature dimension, number of images, quantisation, library
-versions). The file name is derived from a hash of the key and the key is stored inside the file;
+A reference file holds what the enabled scores need from the real images (FID: feature sum,
+feature outer-product sum and count; KID: the real features themselves; ...) together with the
+*key* that produced them: everything that changes those numbers (reference split, every extractor
+those scores consume with its identity: weights hash, resolution, layer; resize, feature
+dimension, number of images, quantisation, library versions). The file name is derived from a hash of the key and the key is stored inside the file;
 a file whose stored key differs, that cannot be read, or whose numbers are not finite is never
 trusted: :func:`read_reference_file` warns and returns ``None`` so the caller recomputes.
 Files are written atomically (temporary file in the same folder, then ``os.replace``); the
@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from giugan.atomic_files import glob_escape, remove_stale_temporaries, temporary_name
 from giugan.messages import first_line
 from giugan.metrics.distributed import all_ranks_agree, rank_and_world
+from giugan.metrics.features import FeatureExtractors
 from giugan.metrics.quantize import QUANTISATION
 from giugan.metrics.score import Score
 
@@ -169,27 +170,26 @@ class ReferenceStatistics:
 
     Args:
         cache_dir: folder of the cache files.
-        extractor_name: "inception" or "standin".
-        extractor: the feature extractor (``None`` when the metrics are unavailable); its
-            ``identity``, ``weights_sha256``, ``resize`` and ``num_features`` enter the key.
+        extractors: the suite's extractors; those of the scores that need real statistics enter
+            the key (:meth:`FeatureExtractors.key_entries`).
     """
 
-    def __init__(self, cache_dir: str, extractor_name: str, extractor: nn.Module | None) -> None:
+    def __init__(self, cache_dir: str, extractors: FeatureExtractors) -> None:
         self.cache_dir = cache_dir
-        self.extractor_name = extractor_name
-        self.extractor = extractor
+        self.extractors = extractors
         # Statistics loaded outside torch.distributed, re-sharded if a process group appears
         # later (see reshard); and the (rank, world) they were applied for.
         self._loaded: dict[str, Tensor] | None = None
         self._layout: tuple[int, int] | None = None
 
-    def key(self, reference_id: str, num_real: int) -> dict[str, Any]:
+    def key(self, reference_id: str, num_real: int, scores: list[Score]) -> dict[str, Any]:
         """Everything that determines the real statistics, as a JSON-serialisable dict.
 
         Args:
             reference_id: dataset, split and image size, e.g. ``"cifar10-train-32"`` (given by
                 the data module).
             num_real: number of real images the statistics are computed on.
+            scores: the scores that need real statistics (their extractors enter the key).
         """
         if not isinstance(reference_id, str) or not reference_id.strip():
             raise ValueError(
@@ -201,17 +201,12 @@ class ReferenceStatistics:
                 f"reference_key: `num_real` must be an integer >= 2 (FID needs a covariance); "
                 f"got {num_real!r}."
             )
-        network = self.extractor
         versions = library_versions()
         return {
             "format": REFERENCE_FORMAT,
             "reference_id": reference_id,
             "num_real": num_real,
-            "extractor": self.extractor_name,
-            "extractor_identity": getattr(network, "identity", "unavailable"),
-            "weights_sha256": getattr(network, "weights_sha256", None),
-            "resize": getattr(network, "resize", "unavailable"),
-            "feature_dim": getattr(network, "num_features", None),
+            **self.extractors.key_entries(score.extractor for score in scores),
             "quantisation": QUANTISATION,
             "torchmetrics": versions["torchmetrics"],
             "torch_fidelity": versions["torch_fidelity"],
@@ -221,10 +216,10 @@ class ReferenceStatistics:
         """The cache file for ``key`` (it may not exist yet)."""
         return reference_file_path(self.cache_dir, key)
 
-    def check(self, key: dict[str, Any]) -> None:
-        """Raise ``ValueError`` unless ``key`` is one :meth:`key` makes for this suite."""
+    def check(self, key: dict[str, Any], scores: list[Score]) -> None:
+        """Raise ``ValueError`` unless ``key`` is one :meth:`key` makes for ``scores``."""
         num_real = key.get("num_real")
-        expected = self.key(str(key.get("reference_id")), num_real)  # type: ignore[arg-type]
+        expected = self.key(str(key.get("reference_id")), num_real, scores)  # type: ignore[arg-type]
         if key != expected:
             raise ValueError(
                 "The reference key was not made by this GenerativeMetrics (extractor, weights, "
@@ -239,7 +234,7 @@ class ReferenceStatistics:
         for another key, holds NaN/inf or the wrong number of images: warned) the real states are
         emptied and False is returned. The answer is the same on every rank.
         """
-        self.check(key)
+        self.check(key, scores)
         path = self.path(key)
         if rank_and_world()[0] == 0:
             remove_stale_temporaries(path.parent, ".*.pt.*.tmp")  # killed writers, any key
@@ -275,7 +270,7 @@ class ReferenceStatistics:
             ValueError: the number of real images seen differs from ``key["num_real"]``.
             RuntimeError: rank 0 could not write the file.
         """
-        self.check(key)
+        self.check(key, scores)
         stats: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         for score in scores:

@@ -1,18 +1,22 @@
 """The interface every score of :class:`~giugan.metrics.GenerativeMetrics` implements.
 
 A score is a small ``nn.Module`` around one torchmetrics object that keeps its statistics (and is
-synchronised across ranks by :func:`~giugan.metrics.distributed.synchronised`). It states
+synchronised across ranks by :func:`~giugan.metrics.distributed.synchronised`). It declares its
+identity:
 
-* what it consumes: the extractor's pool ``"features"``, its ``"logits"``, or the ``"images"`` (the extractor runs
-  once per batch for all scores), and whether it needs real-image statistics;
-* which real statistics it keeps in the reference cache, and how they are exported, loaded and
-  sharded over ranks (only when :attr:`Score.needs_real`);
+* its switch (:attr:`Score.name`, a ``GenerativeMetrics`` argument) and the keys it logs, each
+  with its direction (:attr:`Score.logged`: lower or higher is better, or neither);
+* the extractor it consumes, by registered name (:attr:`Score.extractor`, see
+  :mod:`giugan.metrics.extractor_registry`), and which of its outputs (:attr:`Score.consumes`);
+  every extractor runs once per batch for all its scores;
+* whether it needs real-image statistics, and which it keeps in the reference cache, and how
+  they are exported, loaded and sharded over ranks (only when :attr:`Score.needs_real`);
 * how it checks the sample counts (:meth:`Score.check_counts`, a ``ValueError`` naming the fix);
 * how it computes its values from the synchronised states (:meth:`Score.values`);
 * what it writes into the protocol (:meth:`Score.protocol`, also when it is switched off).
 
-The registry (:mod:`giugan.metrics.registry`) lists the scores; the coordinator builds the
-enabled ones with :class:`ScoreSettings` and the extractor's output width.
+The registry (:mod:`giugan.metrics.registry`) lists the scores; the switches, the score that
+decides "best", the checkpoints' monitor and the loggers' summaries are derived from it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,15 @@ class PrecomputedFeatures(nn.Module):
         return features
 
 
+@dataclass(frozen=True)
+class Logged:
+    """One value a score logs: its key (``eval/<key>`` in the logs, ``<key>`` in eval.json) and
+    whether lower or higher is better (``None``: not a quality, e.g. a spread over splits)."""
+
+    key: str
+    better: Literal["lower", "higher"] | None = None
+
+
 def require_int(name: str, value: object, minimum: int) -> None:
     """Raise ``ValueError`` naming the config key unless ``value`` is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -86,16 +99,21 @@ class Score(nn.Module, ABC):
 
     Args:
         settings: the coordinator's options.
-        width: the size of the extractor output it consumes (``num_features`` or
-            ``num_classes``, see :attr:`consumes`).
+        width: the size of the (first) extractor output it consumes.
     """
 
     #: The GenerativeMetrics switch and protocol flag, e.g. ``"fid"``.
     name: ClassVar[str]
     #: Short name used in messages, e.g. ``"FID"``.
     label: ClassVar[str]
-    #: Which extractor output the score is updated with.
-    consumes: ClassVar[Literal["features", "logits", "images"]]
+    #: The values it logs, in order, with their directions.
+    logged: ClassVar[tuple[Logged, ...]]
+    #: The registered extractor it consumes (``"inception"``: the network the ``extractor``
+    #: option chooses, Inception or its stand-in).
+    extractor: ClassVar[str] = "inception"
+    #: Which output(s) of that extractor the score is updated with (a tuple: all of them, in
+    #: that order, as one tuple).
+    consumes: ClassVar[str | tuple[str, ...]]
     #: Whether real-image statistics are needed (and cached).
     needs_real: ClassVar[bool] = False
 
@@ -110,8 +128,12 @@ class Score(nn.Module, ABC):
         """The torchmetrics object holding the states, with an identity ``feature`` network."""
 
     # ------------------------------------------------------------------ updates
+    @classmethod
+    def check_reference(cls, reference_id: str) -> None:
+        """Raise ``ValueError`` (or warn) when the score cannot measure against ``reference_id``."""
+
     def update(self, values: Tensor, real: bool) -> None:
-        """Add a batch of features or logits (see :attr:`consumes`) of real or generated images."""
+        """Add a batch of the consumed output (see :attr:`consumes`) of real or generated images."""
         if real:
             self.metric.update(values, real=True)
         elif self.needs_real:
@@ -175,4 +197,4 @@ class Score(nn.Module, ABC):
         """The protocol entries of this score (written whether or not it is enabled)."""
 
 
-__all__ = ["PrecomputedFeatures", "Score", "ScoreSettings", "require_int"]
+__all__ = ["Logged", "PrecomputedFeatures", "Score", "ScoreSettings", "require_int"]

@@ -33,6 +33,7 @@ __all__ = [
     "SHAPES_JUDGE_SHA256",
     "SHAPES_JUDGE_WEIGHTS",
     "InvalidJudgeWeights",
+    "JudgeExtractor",
     "JudgeOutputs",
     "ShapesJudge",
     "judge_images",
@@ -184,6 +185,36 @@ def judge_images(
     if not features:
         raise ValueError("The shapes judge needs at least one image; got an empty batch.")
     return JudgeOutputs(torch.cat(features), *(torch.cat(p) for p in probabilities))
+
+
+class JudgeExtractor(nn.Module):
+    """The packaged judge as a feature extractor of the metric suite.
+
+    Input: uint8 images ``(B, 3, H, W)``, resized by :func:`prepare_images`. Output: the four
+    fields of :class:`JudgeOutputs` (64-d features, then the shape, colour and background
+    probabilities), in float32.
+    """
+
+    name = "shapes_judge"
+    resize = f"bilinear, antialias=True, {JUDGE_IMAGE_SIZE}x{JUDGE_IMAGE_SIZE}"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.judge = load_shapes_judge()  # the packaged weights, sha256 checked
+        feature_dim = self.judge.features[0].out_features
+        self.outputs = dict(zip(JudgeOutputs._fields, (feature_dim, *HEAD_SIZES)))
+        self.num_features = feature_dim
+        self.weights_path = str(SHAPES_JUDGE_WEIGHTS)
+        self.weights_sha256 = SHAPES_JUDGE_SHA256
+        self.identity = f"shapes-judge/sha256:{SHAPES_JUDGE_SHA256}/{JUDGE_IMAGE_SIZE}px/features"
+
+    def train(self, mode: bool = True) -> JudgeExtractor:
+        """Stay in evaluation mode (BatchNorm statistics are part of the judge)."""
+        return super().train(False)
+
+    def forward(self, images: Tensor) -> JudgeOutputs:
+        features, logits = self.judge(prepare_images(images))
+        return JudgeOutputs(features.float(), *(head.float().softmax(dim=1) for head in logits))
 
 
 _PACKAGED: list[ShapesJudge] = []

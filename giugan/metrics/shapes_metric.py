@@ -1,9 +1,11 @@
 """The shapes judge's four scores as a :class:`~giugan.metrics.score.Score` of the metric suite.
 
-Switched on by ``shapes_judge: true`` in ``GenerativeMetrics``' arguments. The score runs its
-**own** network, the packaged shapes judge (:mod:`giugan.metrics.shapes_judge`), on the uint8
-images, whatever the suite's shared extractor is; it logs ``recognisable``, ``modes_covered``,
-``mode_balance`` and ``judge_frechet`` (defined in :mod:`giugan.metrics.shapes_scores`).
+Switched on by ``shapes_judge: true`` in ``GenerativeMetrics``' arguments. The score consumes
+the ``shapes_judge`` extractor (the packaged judge of :mod:`giugan.metrics.shapes_judge`, run once
+per batch by the suite like any extractor); it logs ``recognisable``, ``modes_covered``,
+``mode_balance`` and ``judge_frechet`` (defined in :mod:`giugan.metrics.shapes_scores`). It
+measures the built-in shapes set only: another data module's reference is refused, and a folder of
+images of unknown origin is warned about once (:meth:`ShapesJudgeScore.check_reference`).
 
 Everything is kept as sums (feature sum, sum of outer products and count for the Fréchet
 distance, as FID does; mode histograms for balance and coverage), so the states add up over
@@ -14,7 +16,8 @@ first 12 hex digits of the judge's weights hash: statistics of another judge are
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import warnings
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -23,14 +26,11 @@ from torchmetrics import Metric
 from giugan import compat
 from giugan.metrics.distributed import synchronised
 from giugan.metrics.fid import frechet_distance
-from giugan.metrics.score import Score, ScoreSettings
+from giugan.metrics.score import Logged, Score, ScoreSettings
 from giugan.metrics.shapes_judge import (
     JUDGE_IMAGE_SIZE,
     SHAPES_JUDGE_SHA256,
     JudgeOutputs,
-    ShapesJudge,
-    load_shapes_judge,
-    prepare_images,
 )
 from giugan.metrics.shapes_scores import (
     MODE_PSEUDO_COUNT,
@@ -46,6 +46,12 @@ __all__ = ["JudgeStatistics", "ShapesJudgeScore"]
 #: Prefix of this judge's statistics in the reference cache.
 _PREFIX = f"shapes_judge_{SHAPES_JUDGE_SHA256[:12]}"
 _SIDES = ("real", "fake")
+#: How the built-in shapes set names its reference (``ShapesDataModule.reference_id``), and how
+#: images read from files (of unknown origin) are named: ``giugan eval``'s reference images and
+#: the image-folder data module.
+SHAPES_REFERENCE_PREFIX = "shapes-"
+FILES_REFERENCE_PREFIXES = ("images-", "folder-")
+_warned_references: set[str] = set()
 
 
 class JudgeStatistics(Metric):
@@ -109,27 +115,54 @@ class ShapesJudgeScore(Score):
 
     name = "shapes_judge"
     label = "shapes judge"
-    consumes: ClassVar[Literal["images"]] = "images"  # the uint8 images themselves: it runs its own network
+    logged = (
+        Logged("recognisable", "higher"),
+        Logged("modes_covered", "higher"),
+        Logged("mode_balance", "lower"),
+        Logged("judge_frechet", "lower"),
+    )
+    extractor = "shapes_judge"
+    consumes = JudgeOutputs._fields  # all of the judge's outputs: features and three heads
     needs_real = True
 
     def __init__(self, settings: ScoreSettings, width: int) -> None:
-        judge = load_shapes_judge()  # the packaged weights, sha256 checked
-        self.feature_dim = judge.features[0].out_features
+        self.feature_dim = width
         super().__init__(settings, width)
-        # In a tuple, not a child module: its weights stay out of checkpoints and DDP.
-        self._judge_box: tuple[ShapesJudge] = (judge,)
 
     def build_metric(self) -> Metric:
         return JudgeStatistics(self.feature_dim)
 
-    def update(self, values: Tensor, real: bool) -> None:
-        """Judge a batch of uint8 images ``(B, 3 or 1, H, W)`` and add it to one side's sums."""
-        images = values.expand(-1, 3, -1, -1) if values.shape[1] == 1 else values
-        judge = self._judge_box[0].to(images.device)
-        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
-            features, logits = judge(prepare_images(images))
-        outputs = JudgeOutputs(features.float(), *(head.float().softmax(dim=1) for head in logits))
-        self.metric.update(outputs, real=real)
+    @classmethod
+    def check_reference(cls, reference_id: str) -> None:
+        """Refuse a reference that is not the built-in shapes set; warn once about image files.
+
+        The judge classifies the 36 modes of the shapes set: on other images (CIFAR-10, say) it
+        still gives numbers, and a Fréchet distance that would pick ``best.ckpt``, but they mean
+        nothing.
+        """
+        if reference_id.startswith(SHAPES_REFERENCE_PREFIX):
+            return
+        if reference_id.startswith(FILES_REFERENCE_PREFIXES):
+            if reference_id not in _warned_references:
+                _warned_references.add(reference_id)
+                warnings.warn(
+                    f"The shapes judge scores the built-in shapes set; the reference images "
+                    f"'{reference_id}' were read from files, so giugan cannot tell whether they "
+                    "are shapes images. Their judge scores mean something only if they are.",
+                    stacklevel=3,
+                )
+            return
+        raise ValueError(
+            f"`metrics.init_args.shapes_judge: true` measures the built-in shapes set "
+            f"(giugan.data.ShapesDataModule) only, but the reference is '{reference_id}'. On "
+            "other images the judge still returns numbers (and would choose best.ckpt by its "
+            "Fréchet distance) but they mean nothing. Set `metrics.init_args.shapes_judge: "
+            "false` (and use fid, fd_dinov2 or inception_score) or train on the shapes set."
+        )
+
+    def update(self, values: Any, real: bool) -> None:
+        """Add the judge's verdict on a batch (its four outputs, in order) to one side's sums."""
+        self.metric.update(JudgeOutputs(*values), real=real)
 
     def reset_fake(self) -> None:
         for name in ("features_sum", "features_cov_sum", "count", "modes", "recognisable_modes"):

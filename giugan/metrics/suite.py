@@ -1,10 +1,12 @@
-"""FID, Inception Score and KID behind one object, with a pinned and written-down protocol.
+"""FID, IS, KID, FD-DINOv2 and the others behind one object, with a pinned and written-down
+protocol.
 
 :class:`GenerativeMetrics` only coordinates: the scores are the entries of
-:data:`giugan.metrics.registry.SCORES`, the real-statistics cache is
-:class:`~giugan.metrics.reference.ReferenceStatistics`, everything across processes is in
-:mod:`giugan.metrics.distributed`, and the shared extractor (run once per batch for all scores)
-in :mod:`giugan.metrics.features`.
+:data:`giugan.metrics.registry.SCORES`, the extractors those of
+:data:`giugan.metrics.extractor_registry.EXTRACTORS` (built when an enabled score consumes one,
+run once per batch for all of its scores: :mod:`giugan.metrics.features`), the real-statistics
+cache is :class:`~giugan.metrics.reference.ReferenceStatistics`, and everything across processes
+is in :mod:`giugan.metrics.distributed`.
 """
 
 from __future__ import annotations
@@ -14,38 +16,43 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric
 
+from giugan.metrics.dinov2 import DINOV2_ARCHITECTURES
 from giugan.metrics.distributed import SUBSET_SEED, make_states_updatable
+from giugan.metrics.extractor_registry import EXTRACTORS, ExtractorOptions
 from giugan.metrics.extractors import ExtractorName
 from giugan.metrics.features import (
+    INCEPTION_ROLE,
+    FeatureExtractors,
+    build_extractors,
     check_on_missing_weights,
-    extract_features,
-    extractor_protocol,
-    shared_extractor,
 )
 from giugan.metrics.quantize import QUANTISATION
 from giugan.metrics.reference import ReferenceStatistics, library_versions
-from giugan.metrics.registry import build_scores, scores_protocol
+from giugan.metrics.registry import SCORES, build_scores, needed_extractors, scores_protocol
 from giugan.metrics.score import Score, ScoreSettings, require_int
+
+DINOv2Name = Literal["vit_large_patch14_dinov2", "vit_base_patch14_dinov2", "vit_small_patch14_dinov2"]
 
 
 class GenerativeMetrics(nn.Module):
-    """FID, IS and KID of generated images on one shared feature extractor.
+    """The enabled scores of generated images, each extractor run once per batch for its scores.
 
     An ``nn.Module`` the training module owns as a child: it follows its device, and its states
     are synchronised across DDP ranks by :meth:`compute` and :meth:`save_reference` (called on
-    **every** rank). The extractor is kept *outside* the module tree: its weights (~95 MB for
-    Inception) are never written into checkpoints nor broadcast by DDP, and ``half()``/bf16 never
-    touch it (:meth:`_apply` moves it to the device, in float32). :meth:`protocol` writes the
+    **every** rank). Only the extractors that an enabled score consumes are built, and they are
+    kept *outside* the module tree: their weights (~95 MB for Inception, ~1.2 GB for DINOv2
+    ViT-L) are never written into checkpoints nor broadcast by DDP, and ``half()``/bf16 never
+    touch them (:meth:`_apply` moves them to the device, in float32). :meth:`protocol` writes the
     whole measurement protocol down.
 
-    The Inception extractor found by the default lookup (``weights_path`` None: the environment
-    variable, torch's hub cache, or a download) is built only when something is first measured or
-    asked about (``available``, ``scores``, ``reference``, ...), so a model holding these metrics
-    can be built, loaded from a checkpoint and sampled from on a machine without the weights or a
-    network. A ``weights_path`` given explicitly, and the stand-in, are checked at once: a wrong
-    file is a config error, reported before anything runs.
+    When an extractor's weights are left to the default lookup (Inception's ``weights_path`` or
+    ``dinov2_weights_path`` None: the environment variable, torch's hub cache, or a download),
+    the extractors are built only when something is first measured or asked about
+    (``available``, ``scores``, ``reference``, ...), so a model holding these metrics can be
+    built, loaded from a checkpoint and sampled from on a machine without the weights or a
+    network. Weights files given explicitly, and the stand-in, are checked at once: a wrong file
+    is a config error, reported before anything runs.
 
     Typical use by a training module (every call on every rank)::
 
@@ -74,6 +81,12 @@ class GenerativeMetrics(nn.Module):
         resize: how images reach Inception's 299x299 input: "tensorflow" (bilinear, no
             antialiasing, as the TF FID code; the published protocol) or "clean" (PIL bicubic
             with antialiasing, as clean-fid). The stand-in extractor does not resize.
+        fd_dinov2: compute FD-DINOv2, the Fréchet distance in DINOv2 ViT-L/14 features (Stein
+            et al. 2023; docs/metrics.md).
+        dinov2_weights_path: local DINOv2 checkpoint (``dinov2_vitl14_pretrain.pth``); ``None``
+            uses the torch hub cache or a download.
+        dinov2_model: the DINOv2 architecture (timm name): ViT-L/14, the protocol of Stein et
+            al.; ViT-B/14 and ViT-S/14 give numbers comparable only with themselves.
         fid: compute the Fréchet Inception Distance.
         inception_score: compute the Inception Score.
         kid: compute the Kernel Inception Distance (keeps all real and fake features in memory).
@@ -110,23 +123,26 @@ class GenerativeMetrics(nn.Module):
         density_coverage_k: int = 5,
         resize: Literal["tensorflow", "clean"] = "tensorflow",
         shapes_judge: bool = False,
+        fd_dinov2: bool = False,
+        dinov2_weights_path: str | None = None,
+        dinov2_model: DINOv2Name = "vit_large_patch14_dinov2",
     ) -> None:
         super().__init__()
+        arguments = locals()
         self.settings = ScoreSettings(
             extractor, inception_score_splits, kid_subset_size, kid_subsets,
             precision_recall_k, density_coverage_k,
         )
         require_int("num_fake", num_fake, 1)
+        _check_choice("extractor", extractor, ("inception", "standin"))
+        _check_choice("dinov2_model", dinov2_model, tuple(DINOV2_ARCHITECTURES))
         self.extractor_name: ExtractorName = extractor
         self.weights_path = weights_path
-        self.enabled = {
-            "fid": fid,
-            "inception_score": inception_score,
-            "kid": kid,
-            "precision_recall": precision_recall,
-            "shapes_judge": shapes_judge,
-        }
-        self.use_fid, self.use_inception_score, self.use_kid = fid, inception_score, kid
+        #: Score switch -> on (the registry's scores, each a boolean argument above).
+        self.enabled = {name: bool(arguments[name]) for name in SCORES}
+        self.options = ExtractorOptions(
+            extractor, weights_path, weights_sha256, resize, dinov2_weights_path, dinov2_model
+        )
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
         self.inception_score_splits = inception_score_splits
@@ -140,25 +156,27 @@ class GenerativeMetrics(nn.Module):
         check_on_missing_weights(on_missing_weights)
         self.weights_sha256 = weights_sha256
         self._built = False
-        if not (extractor == "inception" and weights_path is None):
+        self.needed = needed_extractors(self.enabled)
+        names = [self.extractor_name if n == INCEPTION_ROLE else n for n in self.needed]
+        if not any(EXTRACTORS[name].finds_weights(self.options) for name in names):
             self._build()
 
     def _build(self) -> None:
-        """Build the extractor, the scores and the reference store (once).
+        """Build the needed extractors, the scores and the reference store (once).
 
         ``_built`` is set only once everything exists: a build that raises (e.g. the Inception
         weights cannot be had) leaves a suite that Lightning's teardown can still move to the CPU.
         """
-        network, self.unavailable_reason = shared_extractor(
-            self.extractor_name, self.weights_path, self.weights_sha256, self.on_missing_weights, self.resize
+        extractors, self.unavailable_reason = build_extractors(
+            self.needed, self.options, self.on_missing_weights
         )
-        if network is not None:
-            network.to(device=self.device)
-        # Kept in a tuple so that nn.Module does not register it as a child (see class doc).
-        self._extractor_box: tuple[nn.Module | None] = (network,)
-        self.available = network is not None
-        self.reference = ReferenceStatistics(self.cache_dir, self.extractor_name, network)
-        self.scores = nn.ModuleDict(build_scores(self.settings, self.enabled, network)).to(self.device)
+        extractors.to(self.device)
+        # Not an nn.Module: nn.Module does not register it, its weights stay out of the tree.
+        self._extractors = extractors
+        self.available = self.unavailable_reason is None
+        self.reference = ReferenceStatistics(self.cache_dir, extractors)
+        scores = build_scores(self.settings, self.enabled, extractors) if self.available else {}
+        self.scores = nn.ModuleDict(scores).to(self.device)
         self._built = True
 
     def __getattr__(self, name: str) -> Any:
@@ -168,9 +186,15 @@ class GenerativeMetrics(nn.Module):
         return super().__getattr__(name)
 
     @property
+    def extractors(self) -> FeatureExtractors:
+        """The built extractors (none when the metrics are unavailable)."""
+        return self._extractors
+
+    @property
     def extractor(self) -> nn.Module | None:
-        """The shared feature extractor (``None`` when the metrics are unavailable)."""
-        return self._extractor_box[0]
+        """The network the ``extractor`` option chose (Inception or the stand-in), when an
+        enabled score consumes it (else ``None``)."""
+        return self.extractors.network(INCEPTION_ROLE)
 
     @property
     def device(self) -> torch.device:
@@ -179,52 +203,52 @@ class GenerativeMetrics(nn.Module):
 
     @property
     def needs_real(self) -> bool:
-        """Whether real-image statistics are needed (FID or KID enabled and available)."""
+        """Whether real-image statistics are needed (a score that needs them enabled and available)."""
         return bool(self._real_scores())
 
     def _real_scores(self) -> list[Score]:
         return [score for score in self.scores.values() if score.needs_real]
 
-    @property
-    def fid_metric(self) -> Metric | None:
-        """torchmetrics' ``FrechetInceptionDistance`` holding the FID states (or ``None``)."""
-        return self.scores["fid"].metric if "fid" in self.scores else None
-
-    @property
-    def is_metric(self) -> Metric | None:
-        """torchmetrics' ``InceptionScore`` holding the IS states (or ``None``)."""
-        return self.scores["inception_score"].metric if "inception_score" in self.scores else None
-
-    @property
-    def kid_metric(self) -> Metric | None:
-        """torchmetrics' ``KernelInceptionDistance`` holding the KID states (or ``None``)."""
-        return self.scores["kid"].metric if "kid" in self.scores else None
-
     def _apply(self, fn: Any, recurse: bool = True) -> GenerativeMetrics:
         super()._apply(fn, recurse)
-        network = self._extractor_box[0] if self._built else None
-        if network is not None:  # follow the device, never the dtype: features stay float32
-            network.to(device=self.device)
+        if self._built:  # follow the device, never the dtype: features stay float32
+            self.extractors.to(self.device)
         return self
 
     def extra_repr(self) -> str:
+        switches = ", ".join(f"{name}={on}" for name, on in self.enabled.items())
         return (
             f"extractor={self.extractor_name!r}, "
-            f"available={self.available if self._built else 'not built yet'}, fid={self.use_fid}, "
-            f"inception_score={self.use_inception_score}, kid={self.use_kid}"
+            f"available={self.available if self._built else 'not built yet'}, {switches}"
         )
 
-    def _features(self, images: Tensor) -> dict[str, Tensor]:
-        assert self.extractor is not None
-        consumed = {score.consumes for score in self.scores.values()}
-        outputs = extract_features(self.extractor, images, self.device, consumed)
-        outputs["images"] = images.to(self.device)  # for scores running a network of their own
-        make_states_updatable(score.metric for score in self.scores.values())
-        return outputs
+    def _update(self, images: Tensor, scores: list[Score], real: bool) -> None:
+        """Run each extractor the ``scores`` consume once on ``images``, then update them."""
+        consumed: dict[str, set[str]] = {}
+        for score in scores:
+            outputs = (score.consumes,) if isinstance(score.consumes, str) else score.consumes
+            consumed.setdefault(score.extractor, set()).update(outputs)
+        results = self.extractors.run(images, self.device, consumed)
+        make_states_updatable(score.metric for score in scores)
+        for score in scores:
+            named = results[score.extractor]
+            if isinstance(score.consumes, str):
+                score.update(named[score.consumes], real=real)
+            else:
+                score.update(tuple(named[output] for output in score.consumes), real=real)
+
+    def check_reference(self, reference_id: str) -> None:
+        """Raise ``ValueError`` when an enabled score cannot measure against ``reference_id``
+        (the shapes judge on other data, say)."""
+        for name, score in SCORES.items():
+            if self.enabled.get(name, False):
+                score.check_reference(reference_id)
 
     def reference_key(self, reference_id: str, num_real: int) -> dict[str, Any]:
         """Everything that determines the real statistics (see ``ReferenceStatistics.key``)."""
-        return self.reference.key(reference_id, num_real)
+        if isinstance(reference_id, str):
+            self.check_reference(reference_id)
+        return self.reference.key(reference_id, num_real, self._real_scores())
 
     def reference_path(self, key: dict[str, Any]) -> Path:
         """The cache file for ``key`` (it may not exist yet)."""
@@ -249,10 +273,8 @@ class GenerativeMetrics(nn.Module):
         """Add real images (uint8 ``(B, 3, H, W)``) to the real statistics of FID/KID."""
         if not self.needs_real:
             return
-        outputs = self._features(images_uint8)
         self.reference.forget()  # the states are no longer exactly the loaded reference
-        for score in self._real_scores():
-            score.update(outputs[score.consumes], real=True)
+        self._update(images_uint8, self._real_scores(), real=True)
 
     def save_reference(self, key: dict[str, Any]) -> Path | None:
         """Write the rank-synchronised real statistics; every rank calls it.
@@ -268,9 +290,7 @@ class GenerativeMetrics(nn.Module):
         """Add generated images (uint8 ``(B, 3, H, W)``, see ``quantize_images``)."""
         if not self.scores:
             return
-        outputs = self._features(images_uint8)
-        for score in self.scores.values():
-            score.update(outputs[score.consumes], real=False)
+        self._update(images_uint8, list(self.scores.values()), real=False)
 
     def reset_fake(self) -> None:
         """Forget the generated images (the real statistics are kept)."""
@@ -278,8 +298,8 @@ class GenerativeMetrics(nn.Module):
             score.reset_fake()
 
     def compute(self) -> dict[str, float]:
-        """Scores over all ranks (``fid, is_mean, is_std, kid_mean, kid_std, precision, recall,
-        density, coverage`` as enabled; ``{}`` if off).
+        """Scores over all ranks: the ``logged`` keys of the enabled scores, in table order
+        (``{}`` if off).
 
         Every rank must call it (calling it on rank 0 only hangs); all get the same numbers.
         Raises ``ValueError`` on too few samples, ``RuntimeError`` on NaN/inf statistics.
@@ -295,7 +315,7 @@ class GenerativeMetrics(nn.Module):
     def protocol(self) -> dict[str, Any]:
         """The measurement protocol, to be logged with every result."""
         versions = library_versions()
-        protocol = extractor_protocol(self.extractor_name, self.extractor)
+        protocol = self.extractors.protocol()
         protocol["quantisation"] = QUANTISATION
         protocol.update(scores_protocol(self.settings, self.enabled))
         protocol.update(
@@ -312,4 +332,12 @@ __all__ = ["SUBSET_SEED", "GenerativeMetrics"]
 
 
 #: Attributes that exist once :meth:`GenerativeMetrics._build` ran; reading one builds.
-_BUILT_ON_FIRST_USE = frozenset({"_extractor_box", "available", "unavailable_reason", "reference", "scores"})
+_BUILT_ON_FIRST_USE = frozenset({"_extractors", "available", "unavailable_reason", "reference", "scores"})
+
+
+def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"GenerativeMetrics: `{key}` must be one of {', '.join(choices)}, got {value!r}; set "
+            f"`metrics.init_args.{key}` accordingly."
+        )

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from giugan.atomic_files import write_json_atomically
 from giugan.metrics import quantize_images
+from giugan.metrics.registry import best_criterion, lower_is_better
 from giugan.seeding import step_generator
 
 Generate = Callable[[Tensor], Tensor]
@@ -191,8 +192,8 @@ class Evaluator:
         return values, self._record(values, generator_iteration)
 
     def _record(self, values: dict[str, float], generator_iteration: int) -> bool:
-        """Store ``values`` as last; True when they are the best so far (the first present of
-        lowest FID, lowest judge Fréchet distance, highest IS: the order ``BestCheckpoint`` uses).
+        """Store ``values`` as last; True when they are the best so far by :meth:`criterion`, in
+        its direction (the score and order ``BestCheckpoint`` uses).
 
         The best is the best of every evaluation in the record, whichever attempt ran it; on a
         tie the earlier evaluation stays the best.
@@ -205,20 +206,18 @@ class Evaluator:
         criterion = self.criterion(values)
         if criterion is None:
             return False
-        lower_is_better = criterion != "is_mean"
-        previous = self.best.get(criterion, float("inf") if lower_is_better else float("-inf"))
-        better = not self.best or (
-            values[criterion] < previous if lower_is_better else values[criterion] > previous
-        )
+        lower = lower_is_better(criterion)
+        previous = self.best.get(criterion, float("inf") if lower else float("-inf"))
+        better = not self.best or (values[criterion] < previous if lower else values[criterion] > previous)
         if better:
             self.best = dict(self.last)
         return better
 
     @staticmethod
     def criterion(values: dict[str, float]) -> str | None:
-        """The score that decides the best: the first present of ``fid``, ``judge_frechet``,
-        ``is_mean`` (the order of ``BestCheckpoint``'s monitored scores)."""
-        return next((k for k in ("fid", "judge_frechet", "is_mean") if k in values), None)
+        """The score that decides the best: the first present of the metrics registry's
+        ``BEST_BY`` (the order of ``BestCheckpoint``'s monitored scores)."""
+        return best_criterion(values)
 
     def logged_values(self, values: dict[str, float]) -> dict[str, float]:
         """``eval/<name>`` for ``values`` and ``eval/best_<name>`` for the best so far."""

@@ -44,7 +44,17 @@ class EvaluationHooks:
     #: The record ``giugan test|validate`` wrote in this process (None: none yet).
     written_report: str | None = None
 
+    def _check_metrics_reference(self) -> None:
+        """Refuse a data module whose reference an enabled score cannot measure against (the
+        shapes judge on CIFAR-10, say), before anything is measured."""
+        trainer = self._attached_trainer()
+        reference_id = getattr(getattr(trainer, "datamodule", None), "reference_id", None)
+        check = getattr(self.metrics, "check_reference", None)
+        if isinstance(reference_id, str) and callable(check):
+            check(reference_id)
+
     def _metrics_available(self, required: bool) -> bool:
+        self._check_metrics_reference()
         if metrics_ready(self.metrics, required) or getattr(self, "_warned_unavailable", False):
             return self.metrics is not None and self.metrics.available
         if self.metrics is not None:

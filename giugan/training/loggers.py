@@ -179,8 +179,9 @@ class WandbLogger(_LightningWandbLogger):
     optimiser step under manual optimisation):
 
     * every ``log_metrics`` row carries ``generator_iteration`` (the step giugan logs with), which
-      is W&B's step metric for all keys; ``eval/fid`` is summarised as its minimum, ``eval/is_mean``
-      as its maximum;
+      is W&B's step metric for all keys; each score that may decide the best is summarised by its
+      best value (``eval/fid`` its minimum, ``eval/is_mean`` its maximum, ...: the metrics
+      registry's ``summaries``);
     * mode: ``WANDB_MODE`` when set (``disabled`` included); otherwise online when credentials are
       configured and offline when not (``offline`` forces one or the other);
     * checkpoints become W&B model artifacts (aliases ``latest`` and ``best``) when online, unless
@@ -312,8 +313,10 @@ class WandbLogger(_LightningWandbLogger):
         if callable(define):
             define(STEP_METRIC)
             define("*", step_metric=STEP_METRIC, step_sync=True)
-            define("eval/fid", step_metric=STEP_METRIC, summary="min")
-            define("eval/is_mean", step_metric=STEP_METRIC, summary="max")
+            from giugan.metrics.registry import summaries  # the metrics only once W&B starts
+
+            for key, summary in summaries().items():
+                define(key, step_metric=STEP_METRIC, summary=summary)
         return self._experiment
 
     def _take_back_on_refusal(self, save_dir: str) -> None:

@@ -231,7 +231,7 @@ class GANModule(EvaluationHooks, LightningModule):
         """``best.ckpt`` by the metrics' main score (see ``BestCheckpoint.for_metrics``)."""
         if self.metrics is None:
             return []
-        best = BestCheckpoint.for_metrics(getattr(self.metrics, "enabled", {"fid": True}))
+        best = BestCheckpoint.for_metrics(getattr(self.metrics, "enabled", None))
         return [best] if best is not None else []
 
     # ------------------------------------------------------------------ training

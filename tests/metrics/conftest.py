@@ -48,12 +48,12 @@ def gaussian(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 def real_state(metrics: GenerativeMetrics) -> list[torch.Tensor]:
     """The FID sums and count and the KID real features of ``metrics``."""
-    fid = metrics.fid_metric
+    fid = metrics.scores["fid"].metric
     return [
         fid.real_features_sum.clone(),
         fid.real_features_cov_sum.clone(),
         fid.real_features_num_samples.clone(),
-        torch.cat(metrics.kid_metric.real_features),
+        torch.cat(metrics.scores["kid"].metric.real_features),
     ]
 
 

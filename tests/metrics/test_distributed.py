@@ -110,7 +110,7 @@ def test_make_states_updatable_clones_inference_tensors() -> None:
     metrics = GenerativeMetrics(extractor="standin", kid=False, inception_score=False)
     with torch.inference_mode():
         metrics.reset_real()
-    fid = metrics.fid_metric
+    fid = metrics.scores["fid"].metric
     assert fid.real_features_sum.is_inference()
     make_states_updatable([fid])
     assert not fid.real_features_sum.is_inference()

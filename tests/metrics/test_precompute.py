@@ -17,7 +17,7 @@ def test_compute_reference_statistics_takes_num_real_images_and_skips_on_hit(
     floats = REAL.float() / 127.5 - 1.0  # float batches in [-1, 1], as (images, labels) pairs
     batches = [(floats[i : i + 64], torch.zeros(64)) for i in range(0, 160, 64)]
     path = compute_reference_statistics(metrics, batches, "shapes-train-16", 100)
-    assert path.is_file() and int(metrics.fid_metric.real_features_num_samples) == 100
+    assert path.is_file() and int(metrics.scores["fid"].metric.real_features_num_samples) == 100
     direct = standin_metrics()
     direct.update_real(quantize_images(floats[:100]))
     torch.testing.assert_close(real_state(direct)[0], real_state(metrics)[0])

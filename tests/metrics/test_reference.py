@@ -45,8 +45,8 @@ def test_changed_key_misses(standin_metrics, tmp_path: Path) -> None:
     fresh = standin_metrics()
     assert fresh.load_reference(fresh.reference_key("shapes-test-16", 160)) is False
     assert metrics.load_reference(metrics.reference_key("shapes-test-16", 160)) is False
-    assert int(metrics.fid_metric.real_features_num_samples) == 0  # a miss empties the states
-    assert metrics.kid_metric.real_features == []
+    assert int(metrics.scores["fid"].metric.real_features_num_samples) == 0  # a miss empties the states
+    assert metrics.scores["kid"].metric.real_features == []
     assert fresh.load_reference(fresh.reference_key("shapes-train-16", 150)) is False
     other = GenerativeMetrics(extractor="standin", cache_dir=str(tmp_path / "cache"))
     # same reference, other extractor identity (seed/dims) -> other key -> other file
@@ -151,11 +151,12 @@ def test_loaded_statistics_are_shared_so_a_sum_or_gather_restores_them(standin_m
 
 
 def test_reference_statistics_key_rejects_bad_arguments(standin_metrics) -> None:
-    reference = standin_metrics().reference
+    metrics = standin_metrics()
+    reference, scores = metrics.reference, list(metrics.scores.values())
     with pytest.raises(ValueError, match="non-empty string"):
-        reference.key("  ", 10)
+        reference.key("  ", 10, scores)
     with pytest.raises(ValueError, match="integer >= 2"):
-        reference.key("shapes-train-16", 1)
-    key = reference.key("shapes-train-16", 160)
+        reference.key("shapes-train-16", 1, scores)
+    key = reference.key("shapes-train-16", 160, scores)
     assert key["feature_dim"] == 64 and key["extractor"] == "standin"
     assert reference.path(key).name.startswith("shapes-train-16-")

@@ -73,11 +73,21 @@ def test_real_statistics_come_from_the_cache_keyed_by_the_judge(tmp_path: Path) 
     second = judged(tmp_path)
     assert second.load_reference(key)  # a hit: no real image fed
     assert scores_of(second, FAKE, 60) == pytest.approx(scores_of(first, FAKE, 60))
-    # A file without the judge's statistics (FID only) is a miss, recomputed.
+    # The key names the judge's network: the statistics of FID alone, or of another judge, are
+    # other files, never read for the judge's.
     fid_only = judged(tmp_path / "other", fid=True, shapes_judge=False)
-    fill_real(fid_only)
-    with pytest.warns(UserWarning, match="shapes_judge_.*is missing"):
-        assert not judged(tmp_path / "other", fid=True).load_reference(key)
+    fid_key = fill_real(fid_only)
+    with_judge = judged(tmp_path / "other", fid=True)
+    both_key = with_judge.reference_key("shapes-test-32", REAL.shape[0])
+    assert "extractors" not in fid_key
+    assert both_key["extractors"] == {"shapes_judge": with_judge.extractors.network("shapes_judge").identity}
+    assert with_judge.reference_path(both_key) != fid_only.reference_path(fid_key)
+    assert not with_judge.load_reference(both_key)
+    retrained = judged(tmp_path)
+    retrained.extractors.network("shapes_judge").identity = "shapes-judge/sha256:retrained"
+    retrained_key = retrained.reference_key("shapes-test-32", REAL.shape[0])
+    assert retrained.reference_path(retrained_key) != first.reference_path(key)
+    assert not retrained.load_reference(retrained_key)
 
 
 def test_too_few_images_name_the_fix(tmp_path: Path) -> None:
@@ -111,3 +121,22 @@ def test_best_checkpoint_follows_the_main_enabled_score(
     best = BestCheckpoint.for_metrics(switches)
     assert best is not None and (best.monitor, best.mode) == (monitor, mode)
     assert BestCheckpoint.for_metrics({"kid": True}) is None
+
+
+def test_the_judge_refuses_other_datasets_and_warns_once_about_image_files(tmp_path: Path) -> None:
+    import warnings
+
+    metrics = judged(tmp_path)
+    with pytest.raises(ValueError, match=r"shapes set .* only, but the reference is 'cifar10-train-32'") as info:
+        metrics.reference_key("cifar10-train-32", 50000)
+    assert "shapes_judge: false" in str(info.value) and "\n" not in str(info.value)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(2):  # once per reference
+            metrics.reference_key("images-0123456789abcdef-32x32", 10)
+    warned = [str(w.message) for w in record if "shapes images" in str(w.message)]
+    assert len(warned) == 1 and "'images-0123456789abcdef-32x32' were read from files" in warned[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics.reference_key("shapes-seed0-n96-32", 96)  # the shapes set: silent
+    assert not judged(tmp_path, shapes_judge=False).check_reference("cifar10-train-32")  # judge off: no objection

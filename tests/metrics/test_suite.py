@@ -236,7 +236,7 @@ def test_a_suite_whose_weights_cannot_be_had_still_moves_to_the_cpu(monkeypatch:
     def unavailable(*args: object, **kwargs: object) -> None:
         raise InceptionWeightsUnavailable("no weights here")
 
-    monkeypatch.setattr(suite_module, "shared_extractor", unavailable)
+    monkeypatch.setattr(suite_module, "build_extractors", unavailable)
     metrics = GenerativeMetrics(extractor="inception", weights_path=None)
     with pytest.raises(InceptionWeightsUnavailable):
         _ = metrics.available

@@ -5,8 +5,8 @@
 ``trainer.global_step``. ``AtomicCheckpointIO`` writes to a temporary file in the same folder,
 fsyncs it and renames it over the target, so a ``kill -9`` or a full disk during a save leaves the
 previous checkpoint intact. ``BestCheckpoint`` keeps ``best.ckpt``, the checkpoint of the best
-evaluation in the run's record (lowest FID; the shapes judge's Fréchet distance, or the highest IS,
-when FID is off).
+evaluation in the run's record, by the first enabled score of the metrics registry's ``BEST_BY``
+(lowest FID by default).
 
 Every checkpoint written at or after an evaluation holds it (``checkpoint["giugan"]["evaluation"]``):
 at an iteration that is evaluated, ``GeneratorIterationCheckpoint`` holds its periodic save back
@@ -27,6 +27,8 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from giugan.metrics.registry import monitored_scores
 
 
 def _new_file_mode() -> int:
@@ -172,21 +174,18 @@ class GeneratorIterationCheckpoint(ModelCheckpoint):
         return
 
 
-#: The score ``best.ckpt`` follows, first enabled one wins: (metrics switch, logged key, mode).
-MONITORED_SCORES: tuple[tuple[str, str, str], ...] = (
-    ("fid", "eval/fid", "min"),
-    ("shapes_judge", "eval/judge_frechet", "min"),
-    ("inception_score", "eval/is_mean", "max"),
-)
+#: The score ``best.ckpt`` follows, first enabled one wins: (metrics switch, logged key, mode),
+#: derived from the metrics registry.
+MONITORED_SCORES: tuple[tuple[str, str, str], ...] = monitored_scores()
 
 
 class BestCheckpoint(ModelCheckpoint):
     """``best.ckpt``: the checkpoint of the best evaluation in the run's record.
 
     A Lightning ``ModelCheckpoint`` (``save_top_k=1``, so ``--ckpt_path best`` finds it) that
-    monitors the first enabled score of :data:`MONITORED_SCORES`: ``eval/fid`` (min), else the
-    shapes judge's ``eval/judge_frechet`` (min), else ``eval/is_mean`` (max); ``GANModule`` adds it
-    by itself when metrics are configured (:meth:`for_metrics`). With a ``GANModule`` the decision is
+    monitors the first enabled score of :data:`MONITORED_SCORES` in its direction (by default
+    the first of them, FID, lowest); ``GANModule`` adds it by itself when metrics are configured
+    (:meth:`for_metrics`). With a ``GANModule`` the decision is
     the module's record (``Evaluator``: the best over every evaluation of the run, restored from the
     checkpoint on resume), not a comparison of its own: after each evaluation the module calls
     :meth:`after_evaluation`, which writes ``best.ckpt`` when that evaluation is the new best. Its
@@ -197,14 +196,20 @@ class BestCheckpoint(ModelCheckpoint):
     saves_best = True
 
     @classmethod
-    def for_metrics(cls, enabled: dict[str, bool]) -> BestCheckpoint | None:
-        """The callback for a metric suite's ``enabled`` switches; ``None`` if none is monitored."""
+    def for_metrics(cls, enabled: dict[str, bool] | None) -> BestCheckpoint | None:
+        """The callback for a metric suite's ``enabled`` switches (``None``: a suite that does
+        not say, monitored by the first score); ``None`` if no enabled score is monitored."""
         for switch, monitor, mode in MONITORED_SCORES:
-            if enabled.get(switch, False):
+            if enabled is None or enabled.get(switch, False):
                 return cls(monitor=monitor, mode=mode)
         return None
 
-    def __init__(self, monitor: str = "eval/fid", mode: str = "min", dirpath: str | None = None) -> None:
+    def __init__(
+        self,
+        monitor: str = MONITORED_SCORES[0][1],
+        mode: str = MONITORED_SCORES[0][2],
+        dirpath: str | None = None,
+    ) -> None:
         super().__init__(
             dirpath=dirpath,
             filename="best",
