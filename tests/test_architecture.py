@@ -125,8 +125,12 @@ def _library_members_of(cls: type) -> set[str]:
     return names
 
 
+#: Underscore names that are public API of the standard library (named tuples, ``os._exit``).
+PUBLIC_UNDERSCORE_NAMES = {"_fields", "_asdict", "_replace", "_make", "_field_defaults", "_exit"}
+
+
 def _is_private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+    return name.startswith("_") and not name.startswith("__") and name not in PUBLIC_UNDERSCORE_NAMES
 
 
 def library_private_uses() -> dict[str, set[str]]:

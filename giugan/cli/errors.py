@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from giugan.cli.explanations import explain
 from giugan.cli.paragraphs import one_paragraph
-from giugan.rank_reports import DEBUG_VARIABLE, another_rank_explained, say_once
+from giugan.rank_reports import DEBUG_VARIABLE, say_once
 
 USER_ERROR_STATUS = 2
 
@@ -79,10 +79,11 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
             return EXIT_STATUS.get(stop.signum, 1)
         lost_rank = None if os.environ.get(DEBUG_VARIABLE) else _lost_rank_paragraph(error)
         if lost_rank is not None:
-            from giugan.training.lost_ranks import LOST_RANK_STATUS
+            from giugan.training.lost_ranks import LOST_RANK_STATUS, explained_by_another_rank
 
+            explained = explained_by_another_rank()
             _end_started_ranks()  # a hung rank would otherwise outlive the run
-            if another_rank_explained():
+            if explained:
                 return USER_ERROR_STATUS  # the peers were lost to a fault one of them explained
             say_once(lost_rank)
             return LOST_RANK_STATUS

@@ -132,3 +132,19 @@ __all__ = [
     "scores_protocol",
     "summaries",
 ]
+
+
+def reported_values() -> dict[str, str]:
+    """The logged keys that rank a run (lower or higher is better), in table order, with their
+    column titles (``giugan report``'s columns; docs/reporting.md)."""
+    titles: dict[str, str] = {}
+    for score in SCORES.values():
+        ranked = [value for value in score.logged if value.better is not None]
+        for value in ranked:
+            titles[value.key] = value.title or (score.label if len(ranked) == 1 else value.key.replace("_", " "))
+    return titles
+
+
+def switches() -> tuple[str, ...]:
+    """The scores' switches (``GenerativeMetrics`` arguments), in table order."""
+    return tuple(SCORES)

@@ -64,6 +64,8 @@ class Logged:
 
     key: str
     better: Literal["lower", "higher"] | None = None
+    #: The column title of reports (None: the score's label for its one ranked value, else the key).
+    title: str | None = None
 
 
 def require_int(name: str, value: object, minimum: int) -> None:

@@ -119,7 +119,7 @@ class ShapesJudgeScore(Score):
         Logged("recognisable", "higher"),
         Logged("modes_covered", "higher"),
         Logged("mode_balance", "lower"),
-        Logged("judge_frechet", "lower"),
+        Logged("judge_frechet", "lower", title="judge Fréchet"),
     )
     extractor = "shapes_judge"
     consumes = JudgeOutputs._fields  # all of the judge's outputs: features and three heads

@@ -18,12 +18,15 @@ from typing import Any
 
 import yaml
 
+from giugan.metrics.registry import switches
+
 #: ``<row>-s<seed>``: the run names ``giugan sweep`` gives.
 SWEEP_RUN_NAME = re.compile(r"^(?P<row>.+)-s(?P<seed>\d+)$")
 #: Metrics settings that change the numbers (file locations and the missing-weights policy do not).
-_PROTOCOL_METRICS_KEYS = ("extractor", "weights_sha256", "fid", "inception_score", "inception_score_splits",
-                          "kid", "kid_subset_size", "kid_subsets", "precision_recall", "precision_recall_k",
-                          "density_coverage_k", "resize", "shapes_judge", "num_fake")
+_PROTOCOL_METRICS_KEYS = (
+    "extractor", "weights_sha256", *switches(), "inception_score_splits", "kid_subset_size", "kid_subsets",
+    "precision_recall_k", "density_coverage_k", "resize", "num_fake", "dinov2_model",
+)
 #: Data settings that change the reference images.
 _PROTOCOL_DATA_KEYS = ("image_size", "reference_split", "crop_size", "num_images", "split")
 

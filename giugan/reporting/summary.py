@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from giugan.metrics.registry import reported_values
 from giugan.reporting.paper_scores import PAPER_SCORES, PaperScore
 from giugan.reporting.records import RunRecord, find_runs, read_run
 
-#: Scores shown in the table, in this order, when the runs have them.
-SCORES = ("fid", "is_mean", "kid_mean", "judge_frechet", "recognisable", "modes_covered", "mode_balance")
-#: Column titles of :data:`SCORES`.
-SCORE_TITLES = {"fid": "FID", "is_mean": "IS", "kid_mean": "KID", "judge_frechet": "judge Fréchet",
-                "recognisable": "recognisable", "modes_covered": "modes covered", "mode_balance": "mode balance"}
+#: Scores shown in the table, in the metrics registry's order, when the runs have them, with their
+#: column titles (the values that rank a run: giugan.metrics.registry.reported_values).
+SCORE_TITLES: dict[str, str] = reported_values()
+SCORES: tuple[str, ...] = tuple(SCORE_TITLES)
 
 
 @dataclass(frozen=True)

@@ -79,24 +79,6 @@ class CSVLogger(_LightningCSVLogger):
         super().log_hyperparams(params)
         undo_on_refusal(lambda: _put_back(path, before))
 
-
-def _read_bytes(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-def _put_back(path: str, content: bytes | None) -> None:
-    """Restore ``path`` to ``content`` (None: the file did not exist)."""
-    if content is None:
-        if os.path.isfile(path):
-            os.remove(path)
-    elif _read_bytes(path) != content:
-        with open(path, "wb") as handle:
-            handle.write(content)
-
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log a row; every row carries ``generator_iteration`` (from ``step`` when the row lacks it).
@@ -170,6 +152,24 @@ def resolved_wandb_mode(offline: bool | None) -> str:
     if offline is None:
         return "online" if wandb_api_key_configured() else "offline"
     return "offline" if offline else "online"
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _put_back(path: str, content: bytes | None) -> None:
+    """Restore ``path`` to ``content`` (None: the file did not exist)."""
+    if content is None:
+        if os.path.isfile(path):
+            os.remove(path)
+    elif _read_bytes(path) != content:
+        with open(path, "wb") as handle:
+            handle.write(content)
 
 
 class WandbLogger(_LightningWandbLogger):

@@ -104,6 +104,16 @@ def lost_rank_paragraph(error: BaseException) -> str | None:
     )
 
 
+def explained_by_another_rank() -> bool:
+    """Whether this run's peers were lost to a fault a rank explained (it exited with status 2
+    after its paragraph): not when a rank this process started ended otherwise (a kill, a crash),
+    else after waiting a few seconds for the paragraph of a rank on its way out."""
+    ended = [process.poll() for _, process in _WATCHED]
+    if any(code not in (None, 0, EXPLAINED_FAULT_STATUS) for code in ended):
+        return False
+    return another_rank_explained()
+
+
 def _launcher_gone(pid: int) -> bool:
     """Whether the launching process ``pid`` (this rank's parent) has ended: a rank it started is
     handed to another parent at once, even while the dead launcher is not yet reaped."""

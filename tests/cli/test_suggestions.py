@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ def options() -> list[str]:
     from giugan.cli.lightning import GiuganCLI
 
     root = Path(__file__).resolve().parents[2]
-    with pytest.warns(UserWarning, match="args parameter"):  # pytest's own argv is there too
+    with warnings.catch_warnings():  # LightningCLI's note that pytest's own argv is there too
+        warnings.filterwarnings("ignore", message=".*args parameter")
         cli = GiuganCLI(args=["--config", str(root / "configs" / "quickstart.yaml")], run=False)
     return parser_options(cli.parser)
 
