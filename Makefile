@@ -9,9 +9,11 @@ install:
 	$(PIP) install --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 	$(PIP) install --disable-pip-version-check -e ".[dev]"
 
-# The whole suite on CPU; W&B disabled (no account needed).
+# The whole suite on CPU; W&B disabled (no account needed). Two workers (pytest-xdist), each
+# taking whole test files (their module fixtures train once); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test:
-	WANDB_MODE=disabled $(PYTHON) -m pytest -p no:warnings
+	WANDB_MODE=disabled $(PYTHON) -m pytest -p no:warnings -n $(TEST_WORKERS) --dist loadfile
 
 # Speed targets as ratios measured side by side in one run (see benchmarks/README.md).
 bench:

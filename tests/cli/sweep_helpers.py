@@ -35,7 +35,7 @@ def write_tiny_sweep(folder: Path) -> Path:
     rows = folder / "rows"
     rows.mkdir(parents=True, exist_ok=True)
     (rows / "tiny_a.yaml").write_text(f"__base__: {QUICKSTART}\n__run_name__: tiny_a\n")
-    (rows / "tiny_b.yaml").write_text(f"__base__: {QUICKSTART}\n__run_name__: tiny_b\nmodel:\n  gp_weight: 5.0\n")
+    (rows / "tiny_b.yaml").write_text(f"__base__: {QUICKSTART}\n__run_name__: tiny_b\nmodel:\n  loss:\n    init_args: {{gp_weight: 5.0}}\n")
     sweep = folder / "tiny.yaml"
     sweep.write_text("name: tiny\nrows: [rows/tiny_a.yaml, rows/tiny_b.yaml]\nseeds: [0, 1]\n")
     return sweep

@@ -31,7 +31,7 @@ SHORT = ["--model.generator_iterations", "2", "--model.eval_every", "0", "--chec
          "--trainer.enable_model_summary", "false"]
 #: The DCGAN baseline of Table 5 (its full-size preset), with an EMA generator, 8 images a batch.
 DCGAN = ["--trainer.accelerator", "cpu", "--model.generator", "null", "--model.discriminator", "null",
-         "--model.preset", "dcgan_32", "--model.loss", "non_saturating", "--model.gp_weight", "0",
+         "--model.preset", "dcgan_32", "--model.loss", "giugan.losses.NonSaturatingLoss", "--model.loss.init_args.gp_weight", "0",
          "--model.ema_decay", "0.9", "--model.metrics", "null", "--data.init_args.batch_size", "8",
          "--data.init_args.num_images", "32"]
 

@@ -57,7 +57,7 @@ def _assert_all_finished(runs: Path) -> None:
         assert _evaluated_iterations(runs / name) == [5, 10, 15, 20]
         saved = yaml.safe_load((runs / name / "config.yaml").read_text())
         assert saved["model"]["seed"] == int(name[-1])
-        assert saved["model"]["gp_weight"] == (5.0 if name.startswith("tiny_b") else 10.0)
+        assert saved["model"]["loss"]["init_args"]["gp_weight"] == (5.0 if name.startswith("tiny_b") else 10.0)
 
 
 def test_a_local_sweep_killed_midway_skips_finished_runs_and_resumes_the_killed_one(tmp_path: Path) -> None:
