@@ -62,6 +62,7 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
     previous handlers are put back.
     """
     started = False
+    _signal_stops().clear()  # a stop of an earlier command in this process is not this one's
     try:
         status = command()
         started = True
@@ -85,6 +86,8 @@ def run_reporting_errors(command: Callable[[], int], in_process: bool = False) -
             _end_started_ranks()  # a hung rank would otherwise outlive the run
             if explained:
                 return USER_ERROR_STATUS  # the peers were lost to a fault one of them explained
+            # Said after that wait: a launcher that died is reaped (and named) by now.
+            lost_rank = _lost_rank_paragraph(error) or lost_rank
             say_once(lost_rank)
             return LOST_RANK_STATUS
         explanation = None if os.environ.get(DEBUG_VARIABLE) else explain(error)

@@ -51,7 +51,12 @@ class EvaluationHooks:
         reference_id = getattr(getattr(trainer, "datamodule", None), "reference_id", None)
         check = getattr(self.metrics, "check_reference", None)
         if isinstance(reference_id, str) and callable(check):
-            check(reference_id)
+            if trainer is not None and not trainer.is_global_zero:
+                with warnings.catch_warnings():  # a refusal is raised on every rank; a caution
+                    warnings.simplefilter("ignore", UserWarning)  # is said once, by rank 0
+                    check(reference_id)
+            else:
+                check(reference_id)
 
     def _metrics_available(self, required: bool) -> bool:
         self._check_metrics_reference()

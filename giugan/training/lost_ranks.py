@@ -135,7 +135,11 @@ _WATCHED: list[tuple[int, Any]] = []
 
 
 def end_started_ranks() -> None:
-    """Kill the ranks this launching process started that still run (after a lost rank)."""
+    """Kill the ranks this launching process started that still run (after a lost rank, or a
+    fault this process explained); Lightning's observer is stopped first, so that it does not
+    report those kills as lost ranks."""
+    if _WATCHED:
+        compat.stop_watching_child_processes()
     for _, process in _WATCHED:
         if process.poll() is None:
             process.kill()

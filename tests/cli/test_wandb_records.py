@@ -112,6 +112,11 @@ def test_a_refused_start_leaves_no_wandb_run_or_id(
 
     # A fresh process, as from the console (a fit earlier in this process set it).
     monkeypatch.setattr(run_directory, "_TRAINING_STARTED", [False])
+    # A Ctrl-C stop of an earlier command in this process is not this command's: its start
+    # is still refused whole.
+    from giugan.training.callbacks import signals
+
+    monkeypatch.setattr(signals, "LAST_STOP", [object()])
     (tmp_path / "empty").mkdir()
     data = tmp_path / "data.yaml"
     data.write_text("data:\n  class_path: giugan.data.ImageFolderDataModule\n"
