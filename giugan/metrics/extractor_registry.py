@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from giugan.metrics.clip import build_clip_extractor
 from giugan.metrics.dinov2 import build_dinov2_extractor
 from giugan.metrics.extractors import InceptionExtractor, build_standin
 from giugan.metrics.shapes_judge import JudgeExtractor
@@ -38,6 +39,8 @@ class ExtractorOptions:
     resize: str = "tensorflow"
     dinov2_weights_path: str | None = None
     dinov2_model: str = "vit_large_patch14_dinov2"
+    clip_weights_path: str | None = None
+    clip_model: str = "clip-vit-b-32"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ EXTRACTORS: dict[str, ExtractorEntry] = {
     "dinov2": ExtractorEntry(
         lambda o: build_dinov2_extractor(o.dinov2_model, o.dinov2_weights_path),
         lambda o: o.dinov2_weights_path is None,
+    ),
+    "clip": ExtractorEntry(
+        lambda o: build_clip_extractor(o.clip_model, o.clip_weights_path),
+        lambda o: o.clip_weights_path is None,
     ),
 }
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from giugan.metrics.fd_clip import FDCLIPScore
 from giugan.metrics.fd_dinov2 import FDDINOv2Score
 from giugan.metrics.features import FeatureExtractors
 from giugan.metrics.fid import FIDScore
@@ -50,10 +51,11 @@ SCORES: dict[str, type[Score]] = {
     "precision_recall": PrecisionRecallScore,
     "shapes_judge": ShapesJudgeScore,
     "fd_dinov2": FDDINOv2Score,
+    "fd_clip": FDCLIPScore,
 }
 
 #: The logged keys that may decide the best evaluation (and ``best.ckpt``), first present wins.
-BEST_BY: tuple[str, ...] = ("fid", "fd_dinov2", "judge_frechet", "is_mean")
+BEST_BY: tuple[str, ...] = ("fid", "fd_dinov2", "fd_clip", "judge_frechet", "is_mean")
 
 
 def _directions() -> dict[str, str | None]:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from giugan.metrics.clip import CLIP_MODELS
 from giugan.metrics.dinov2 import DINOV2_ARCHITECTURES
 from giugan.metrics.distributed import SUBSET_SEED, make_states_updatable
 from giugan.metrics.extractor_registry import EXTRACTORS, ExtractorOptions
@@ -33,6 +34,10 @@ from giugan.metrics.registry import SCORES, build_scores, needed_extractors, sco
 from giugan.metrics.score import Score, ScoreSettings, require_int
 
 DINOv2Name = Literal["vit_large_patch14_dinov2", "vit_base_patch14_dinov2", "vit_small_patch14_dinov2"]
+CLIPName = Literal[
+    "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-vit-l-14-336px",
+    "clip-rn50", "clip-rn101", "clip-rn50x4", "clip-rn50x16", "clip-rn50x64",
+]  # fmt: skip
 
 
 class GenerativeMetrics(nn.Module):
@@ -87,6 +92,12 @@ class GenerativeMetrics(nn.Module):
             uses the torch hub cache or a download.
         dinov2_model: the DINOv2 architecture (timm name): ViT-L/14, the protocol of Stein et
             al.; ViT-B/14 and ViT-S/14 give numbers comparable only with themselves.
+        fd_clip: compute FD-CLIP, the Fréchet distance in CLIP ViT-B/32 image embeddings
+            (Kynkäänniemi et al. 2023; docs/metrics.md), by torch-fidelity's CLIP encoder.
+        clip_weights_path: local OpenAI CLIP release file (``ViT-B-32.pt``); ``None`` uses the
+            torch hub cache or a download.
+        clip_model: the CLIP encoder (torch-fidelity's name): ViT-B/32, the choice of
+            Kynkäänniemi et al.; the others give numbers comparable only with themselves.
         fid: compute the Fréchet Inception Distance.
         inception_score: compute the Inception Score.
         kid: compute the Kernel Inception Distance (keeps all real and fake features in memory).
@@ -126,6 +137,9 @@ class GenerativeMetrics(nn.Module):
         fd_dinov2: bool = False,
         dinov2_weights_path: str | None = None,
         dinov2_model: DINOv2Name = "vit_large_patch14_dinov2",
+        fd_clip: bool = False,
+        clip_weights_path: str | None = None,
+        clip_model: CLIPName = "clip-vit-b-32",
     ) -> None:
         super().__init__()
         arguments = locals()
@@ -136,12 +150,14 @@ class GenerativeMetrics(nn.Module):
         require_int("num_fake", num_fake, 1)
         _check_choice("extractor", extractor, ("inception", "standin"))
         _check_choice("dinov2_model", dinov2_model, tuple(DINOV2_ARCHITECTURES))
+        _check_choice("clip_model", clip_model, CLIP_MODELS)
         self.extractor_name: ExtractorName = extractor
         self.weights_path = weights_path
         #: Score switch -> on (the registry's scores, each a boolean argument above).
         self.enabled = {name: bool(arguments[name]) for name in SCORES}
         self.options = ExtractorOptions(
-            extractor, weights_path, weights_sha256, resize, dinov2_weights_path, dinov2_model
+            extractor, weights_path, weights_sha256, resize, dinov2_weights_path, dinov2_model,
+            clip_weights_path, clip_model,
         )
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets

@@ -26,6 +26,7 @@ SWEEP_RUN_NAME = re.compile(r"^(?P<row>.+)-s(?P<seed>\d+)$")
 _PROTOCOL_METRICS_KEYS = (
     "extractor", "weights_sha256", *switches(), "inception_score_splits", "kid_subset_size", "kid_subsets",
     "precision_recall_k", "density_coverage_k", "resize", "num_fake", "dinov2_model",
+    "clip_model",
 )
 #: Data settings that change the reference images.
 _PROTOCOL_DATA_KEYS = ("image_size", "reference_split", "crop_size", "num_images", "split")

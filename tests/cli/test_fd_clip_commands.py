@@ -1,0 +1,95 @@
+"""FD-CLIP through the command line: ``giugan fit`` evaluates and keeps best.ckpt by it,
+``giugan test`` and ``giugan eval`` write it into eval.json with its protocol, and without the
+weights offline a start is one paragraph that writes nothing.
+
+The CLIP release is a one-block ViT in OpenAI's TorchScript layout (``clip_networks``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import lightning.pytorch  # noqa: F401  (imported before capsys starts, see tests/conftest.py)
+import numpy as np
+import pytest
+import torch
+from clip_networks import release_file
+from tiny_quickstart import QUICKSTART, TINY_QUICKSTART
+
+from giugan.cli import main
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_fit_test_and_eval_report_fd_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.chdir(tmp_path)
+    weights = release_file(tmp_path / "ViT-B-32.pt")
+    (tmp_path / "overrides.yaml").write_text(
+        "trainer:\n  logger:\n    - class_path: giugan.training.loggers.CSVLogger\n"
+        f"      init_args: {{save_dir: {tmp_path / 'runs'}, name: tiny, version: ''}}\n"
+        "model:\n  metrics:\n    init_args:\n"
+        f"      cache_dir: {tmp_path / 'cache'}\n      fd_clip: true\n      clip_weights_path: {weights}\n"
+    )
+    fit = ["fit", "--config", QUICKSTART, "--config", str(tmp_path / "overrides.yaml"), *TINY_QUICKSTART,
+           "--model.generator_iterations", "4", "--model.eval_every", "2", "--samples.every", "4",
+           "--checkpoint.every_n_generator_iterations", "2", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+    assert main(fit) == 0
+    folder = tmp_path / "runs" / "tiny"
+    with open(folder / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("eval/fd_clip")]
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    values = [float(r["eval/fd_clip"]) for r in rows]
+    assert all(np.isfinite(values)) and all(v > 0 for v in values)
+    best = torch.load(folder / "checkpoints" / "best.ckpt", weights_only=False)
+    assert best["giugan"]["evaluation"]["best"]["fd_clip"] == pytest.approx(min(values), rel=1e-6)
+    monitors = [s["monitor"] for k, s in best["callbacks"].items() if k.startswith("BestCheckpoint")]
+    assert monitors == ["eval/fd_clip"]  # by FD-CLIP, not the judge
+
+    config = str(folder / "config.yaml")
+    assert main(["test", "--config", config, "--ckpt_path", "best"]) == 0
+    report = json.loads((folder / "eval.json").read_text())
+    assert report["fd_clip"] == pytest.approx(min(values), rel=1e-5)
+    protocol = report["protocol"]
+    assert protocol["fd_clip"] is True and protocol["clip_model"] == "clip-vit-b-32"
+    assert len(protocol["clip_weights_sha256"]) == 64
+
+    samples = tmp_path / "samples"
+    assert main(["predict", "--config", config, "--ckpt_path", "best", "--predictions.num_images", "12",
+                 "--predictions.output_dir", str(samples)]) == 0  # fmt: skip
+    assert main(["eval", str(samples), "--config", config, "--output", str(tmp_path / "scored"), "--device", "cpu"]) == 0
+    scored = json.loads((tmp_path / "scored" / "eval.json").read_text())
+    assert scored["fd_clip"] > 0 and np.isfinite(scored["fd_clip"])
+    assert scored["protocol"]["clip_weights_sha256"] == protocol["clip_weights_sha256"]
+
+
+def test_fit_and_eval_without_clip_weights_offline_are_one_paragraph_and_write_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(url: str, destination: str, **kwargs: object) -> None:
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    code = main(["fit", "--config", QUICKSTART, *TINY_QUICKSTART, "--model.generator_iterations", "2",
+                 "--model.metrics.init_args.fd_clip", "true", "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "giugan: The CLIP weights needed for FD-CLIP are unavailable" in message
+    assert "--model.metrics.init_args.clip_weights_path /path/to/ViT-B-32.pt" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub"]  # no run directory, no cache
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    np.savez(samples / "samples.npz", images=np.zeros((4, 32, 32, 3), dtype=np.uint8))
+    code = main(["eval", str(samples / "samples.npz"), "--config", QUICKSTART, "--metrics.fd_clip", "true",
+                 "--output", str(tmp_path / "out"), "--device", "cpu"])  # fmt: skip
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "--metrics.clip_weights_path /path/to/ViT-B-32.pt" in message
+    assert not (tmp_path / "out").exists()
