@@ -7,8 +7,6 @@ The CLIP release is a one-block ViT in OpenAI's TorchScript layout (``clip_netwo
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import lightning.pytorch  # noqa: F401  (imported before capsys starts, see tests/conftest.py)
@@ -16,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from clip_networks import release_file
+from score_runs import fit_kept_by, scores_of_test_and_eval
 from tiny_quickstart import QUICKSTART, TINY_QUICKSTART
 
 from giugan.cli import main
@@ -33,34 +32,12 @@ def test_fit_test_and_eval_report_fd_clip(tmp_path: Path, monkeypatch: pytest.Mo
         "model:\n  metrics:\n    init_args:\n"
         f"      cache_dir: {tmp_path / 'cache'}\n      fd_clip: true\n      clip_weights_path: {weights}\n"
     )
-    fit = ["fit", "--config", QUICKSTART, "--config", str(tmp_path / "overrides.yaml"), *TINY_QUICKSTART,
-           "--model.generator_iterations", "4", "--model.eval_every", "2", "--samples.every", "4",
-           "--checkpoint.every_n_generator_iterations", "2", "--trainer.enable_progress_bar", "false"]  # fmt: skip
-    assert main(fit) == 0
-    folder = tmp_path / "runs" / "tiny"
-    with open(folder / "metrics.csv", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("eval/fd_clip")]
-    assert [int(r["step"]) for r in rows] == [2, 4]
-    values = [float(r["eval/fd_clip"]) for r in rows]
-    assert all(np.isfinite(values)) and all(v > 0 for v in values)
-    best = torch.load(folder / "checkpoints" / "best.ckpt", weights_only=False)
-    assert best["giugan"]["evaluation"]["best"]["fd_clip"] == pytest.approx(min(values), rel=1e-6)
-    monitors = [s["monitor"] for k, s in best["callbacks"].items() if k.startswith("BestCheckpoint")]
-    assert monitors == ["eval/fd_clip"]  # by FD-CLIP, not the judge
-
-    config = str(folder / "config.yaml")
-    assert main(["test", "--config", config, "--ckpt_path", "best"]) == 0
-    report = json.loads((folder / "eval.json").read_text())
+    run, values = fit_kept_by("fd_clip", tmp_path, tmp_path / "overrides.yaml")
+    report, scored = scores_of_test_and_eval(run, tmp_path)
     assert report["fd_clip"] == pytest.approx(min(values), rel=1e-5)
     protocol = report["protocol"]
     assert protocol["fd_clip"] is True and protocol["clip_model"] == "clip-vit-b-32"
     assert len(protocol["clip_weights_sha256"]) == 64
-
-    samples = tmp_path / "samples"
-    assert main(["predict", "--config", config, "--ckpt_path", "best", "--predictions.num_images", "12",
-                 "--predictions.output_dir", str(samples)]) == 0  # fmt: skip
-    assert main(["eval", str(samples), "--config", config, "--output", str(tmp_path / "scored"), "--device", "cpu"]) == 0
-    scored = json.loads((tmp_path / "scored" / "eval.json").read_text())
     assert scored["fd_clip"] > 0 and np.isfinite(scored["fd_clip"])
     assert scored["protocol"]["clip_weights_sha256"] == protocol["clip_weights_sha256"]
 

@@ -8,8 +8,6 @@ weights saved as a release checkpoint; ViT-L/14 itself is checked in tests/metri
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import pytest
 import torch
 from data.helpers import write_cifar10
 from dinov2_networks import release_checkpoint, tiny_dinov2
+from score_runs import fit_kept_by, scores_of_test_and_eval
 from tiny_quickstart import QUICKSTART, TINY_QUICKSTART
 
 from giugan.cli import main
@@ -42,40 +41,15 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_fit_test_and_eval_report_fd_dinov2(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fit = ["fit", "--config", QUICKSTART, "--config", str(run / "overrides.yaml"), *TINY_QUICKSTART,
-           "--model.generator_iterations", "4", "--model.eval_every", "2", "--samples.every", "4",
-           "--checkpoint.every_n_generator_iterations", "2", "--trainer.enable_progress_bar", "false"]  # fmt: skip
-    assert main(fit) == 0
-    folder = run / "runs" / "tiny"
-    with open(folder / "metrics.csv", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("eval/fd_dinov2")]
-    assert [int(r["step"]) for r in rows] == [2, 4]
-    values = [float(r["eval/fd_dinov2"]) for r in rows]
-    assert all(np.isfinite(values)) and all(v > 0 for v in values)
-    assert all(r.get("eval/judge_frechet") for r in rows)  # the judge still measures alongside
-    best = torch.load(folder / "checkpoints" / "best.ckpt", weights_only=False)
-    record = best["giugan"]["evaluation"]
-    assert record["best"]["fd_dinov2"] == pytest.approx(min(values), rel=1e-6)  # by FD-DINOv2, not the judge
-    monitors = [s["monitor"] for k, s in best["callbacks"].items() if k.startswith("BestCheckpoint")]
-    assert monitors == ["eval/fd_dinov2"]
-
-    config = str(folder / "config.yaml")
-    assert main(["test", "--config", config, "--ckpt_path", "best"]) == 0
-    report = json.loads((folder / "eval.json").read_text())
+def test_fit_test_and_eval_report_fd_dinov2(run: Path) -> None:
+    folder, values = fit_kept_by("fd_dinov2", run, run / "overrides.yaml")
+    report, scored = scores_of_test_and_eval(folder, run)
     assert report["fd_dinov2"] == pytest.approx(min(values), rel=1e-5)
     protocol = report["protocol"]
     assert protocol["fd_dinov2"] is True and protocol["dinov2_model"] == "vit_small_patch14_dinov2"
     assert len(protocol["dinov2_weights_sha256"]) == 64
-
-    samples = run / "samples"
-    assert main(["predict", "--config", config, "--ckpt_path", "best", "--predictions.num_images", "12",
-                 "--predictions.output_dir", str(samples)]) == 0  # fmt: skip
-    assert main(["eval", str(samples), "--config", config, "--output", str(run / "scored"), "--device", "cpu"]) == 0
-    scored = json.loads((run / "scored" / "eval.json").read_text())
     assert scored["fd_dinov2"] > 0 and np.isfinite(scored["fd_dinov2"])
     assert scored["protocol"]["dinov2_weights_sha256"] == protocol["dinov2_weights_sha256"]
-    assert scored["protocol"]["num_fake"] == 12
 
 
 def test_the_shapes_judge_refuses_cifar10(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

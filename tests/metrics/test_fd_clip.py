@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from clip_networks import release_file
+from score_runs import score_sets
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
 from giugan.metrics import GenerativeMetrics
@@ -43,16 +44,7 @@ def suite(weights: Path, cache: Path, **switches: bool) -> GenerativeMetrics:
     )  # fmt: skip
 
 
-def scores(metrics: GenerativeMetrics, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    key = metrics.reference_key("shapes-test-16", real.shape[0])
-    if not metrics.load_reference(key):
-        for batch in real.split(10):
-            metrics.update_real(batch)
-        metrics.save_reference(key)
-    metrics.reset_fake()
-    for batch in fake.split(7):
-        metrics.update_fake(batch)
-    return metrics.compute()
+scores = score_sets
 
 
 def test_the_encoders_are_torch_fidelitys() -> None:

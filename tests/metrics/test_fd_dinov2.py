@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from dinov2_networks import release_checkpoint, tiny_dinov2
+from score_runs import score_sets
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
 from giugan.metrics import GenerativeMetrics, dinov2
@@ -41,16 +42,7 @@ def suite(weights: Path, cache: Path, **switches: bool) -> GenerativeMetrics:
     )  # fmt: skip
 
 
-def scores(metrics: GenerativeMetrics, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    key = metrics.reference_key("shapes-test-16", real.shape[0])
-    if not metrics.load_reference(key):
-        for batch in real.split(10):
-            metrics.update_real(batch)
-        metrics.save_reference(key)
-    metrics.reset_fake()
-    for batch in fake.split(7):
-        metrics.update_fake(batch)
-    return metrics.compute()
+scores = score_sets
 
 
 def test_equals_torch_fidelity_frechet_distance_on_the_same_features(weights: Path, tmp_path: Path) -> None:
