@@ -1,4 +1,5 @@
-"""Two CPU processes (gloo) give the same scores as one process on all images."""
+"""Two CPU processes (gloo) give the same scores as one process on all images, FD-DINOv2 and
+FD-CLIP (on tiny networks of their layouts) included."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from dinov2_networks import tiny_dinov2
 
-from giugan.metrics import GenerativeMetrics
+from giugan.metrics import GenerativeMetrics, dinov2
 
 from . import ddp_worker
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
+def test_two_gloo_processes_match_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dinov2, "dinov2_network", lambda architecture: tiny_dinov2())
     preloaded_cache = str(tmp_path / "single-cache")
-    expected = ddp_worker.single_process(preloaded_cache)
+    ddp_worker.write_weights(tmp_path)
+    expected = ddp_worker.single_process(preloaded_cache, str(tmp_path))
+    assert {"fid", "kid_mean", "fd_dinov2", "fd_clip"} <= expected.keys()
 
     context = mp.start_processes(
         ddp_worker.run,
-        args=(2, str(tmp_path / "init"), str(tmp_path), preloaded_cache),
+        args=(2, str(tmp_path / "init"), str(tmp_path), preloaded_cache, str(tmp_path)),
         nprocs=2,
         join=False,
         start_method="spawn",
@@ -53,12 +58,13 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     single = torch.load(next(Path(preloaded_cache).glob("*.pt")), weights_only=True)["stats"]
     written = torch.load(results[0]["path"], weights_only=True)["stats"]
     assert int(written["fid_num_samples"]) == ddp_worker.NUM_IMAGES
+    assert int(written["fd_dinov2_num_samples"]) == int(written["fd_clip_num_samples"]) == ddp_worker.NUM_IMAGES
     assert written["kid_real_features"].shape == single["kid_real_features"].shape
     for name in single:
         torch.testing.assert_close(written[name], single[name], rtol=1e-5, atol=1e-5)
     # ... and loads in a single process to the same FID
     metrics = GenerativeMetrics(
-        cache_dir=str(Path(results[0]["path"]).parent), **ddp_worker.OPTIONS
+        cache_dir=str(Path(results[0]["path"]).parent), **ddp_worker.options(tmp_path)
     )
     assert metrics.load_reference(metrics.reference_key("ddp-test", ddp_worker.NUM_IMAGES))
     metrics.update_fake(ddp_worker.images()[1])
