@@ -6,14 +6,17 @@ import csv
 import io
 import json
 
+from giugan.metrics.registry import BEST_BY
 from giugan.reporting.summary import SCORE_TITLES, Report, RowSummary
 
-#: Printed under the table: what "best" and "last" are.
+#: Printed under the table: what "best" and "last" are (the order that decides "best" is the
+#: metrics registry's).
 EXPLANATION = (
     "Ours: mean ± sample standard deviation over seeds of each run's best-of-N evaluation (all its "
-    "scores at the evaluation its best checkpoint was chosen by: FID, else the judge's Fréchet "
-    "distance, else IS) and of its last evaluation. The GIU-GANs paper's IS column is not on the "
-    "standard scale (docs/metrics.md)."
+    "scores at the evaluation its best checkpoint was chosen by: "
+    + ", else ".join(SCORE_TITLES.get(key, key) for key in BEST_BY)
+    + ", the first the run measured) and of its last evaluation. The GIU-GANs paper's IS column "
+    "is not on the standard scale (docs/metrics.md)."
 )
 
 
