@@ -67,6 +67,8 @@ class Launch:
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    #: Held for the processes' lifetime (e.g. the rendezvous store of ``torchrun_nodes``).
+    keep_alive: list[object] = field(default_factory=list)
 
     def wait(self, timeout: float = HARD_TIMEOUT) -> list[int]:
         """Exit statuses of all processes; kills everything and fails when past ``timeout``."""
@@ -117,10 +119,17 @@ def launch(folder: Path, launcher: str, iterations: int, *extra: str, processes:
                                 "-m", "giugan"] + fit_arguments(iterations, *extra, "--trainer.devices", str(processes))
         commands = [(command, environment())]
     elif launcher == "torchrun_nodes":
-        endpoint = f"localhost:{free_port()}"
+        # The rendezvous store is this process's, as a cluster's store outlives its agents: when
+        # one of the agents hosts it, torchrun's exit barrier races with that agent's exit (the
+        # other agent may log a DistNetworkError traceback after a successful run; torchrun's).
+        from torch.distributed import TCPStore
+
+        port = free_port()
+        result.keep_alive.append(TCPStore("localhost", port, is_master=True, wait_for_workers=False))
         commands = [
             (torchrun() + ["--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(node),
-                           "--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", "giugan-test",
+                           "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}",
+                           "--rdzv_id", "giugan-test", "--rdzv_conf", "is_host=false",
                            "-m", "giugan"]
              + fit_arguments(iterations, "--trainer.num_nodes", "2", "--trainer.devices", "1", *extra),
              environment())
