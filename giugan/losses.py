@@ -18,6 +18,7 @@ the papers' code:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar, Literal
 
@@ -31,7 +32,7 @@ GPMode = Literal["same_step", "separate_step"]
 GP_MODES = ("same_step", "separate_step")
 
 
-class AdversarialLoss:
+class AdversarialLoss(ABC):
     """A critic objective, a generator objective and the WGAN-GP penalty they may carry.
 
     Args:
@@ -59,13 +60,13 @@ class AdversarialLoss:
         self.gp_weight = float(gp_weight)
         self.gp_mode = gp_mode
 
+    @abstractmethod
     def critic_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
         """The critic's objective without the penalty."""
-        raise NotImplementedError
 
+    @abstractmethod
     def generator_loss(self, fake_scores: Tensor, real_scores: Tensor | None = None) -> Tensor:
         """The generator's objective; ``real_scores`` only when :attr:`needs_real_scores_for_generator`."""
-        raise NotImplementedError
 
     @property
     def penalty_in_critic_step(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +32,9 @@ def suggestion(message: str, options: Iterable[str] = ()) -> str | None:
         return f"Did you mean {match}?" if match else None
     for dotted in _DOTTED.findall(message):
         module_name, _, name = dotted.rpartition(".")
+        concrete = _concrete_subclasses(module_name, name) if module_name.startswith("giugan") else None
+        if concrete:
+            return f"`{dotted}` is an abstract base class; name one of its subclasses: {', '.join(concrete)}."
         match = _closest_attribute(module_name, name) if module_name.startswith("giugan") else None
         if match and match != dotted:
             return f"Did you mean {match}?"
@@ -51,6 +55,23 @@ def _closest_attribute(module_name: str, name: str) -> str | None:
     names = [n for n in dir(module) if not n.startswith("_")]
     match = _closest(name, names)
     return f"{module_name}.{match}" if match else None
+
+
+def _concrete_subclasses(module_name: str, name: str) -> list[str] | None:
+    """The importable concrete subclasses of ``module_name.name`` when it is an abstract class."""
+    try:
+        found = getattr(importlib.import_module(module_name), name, None)
+    except ImportError:
+        return None
+    if not (inspect.isclass(found) and inspect.isabstract(found)):
+        return None
+    names, pending = [], list(found.__subclasses__())
+    while pending:
+        subclass = pending.pop(0)
+        pending.extend(subclass.__subclasses__())
+        if not inspect.isabstract(subclass) and not subclass.__name__.startswith("_"):
+            names.append(f"{subclass.__module__}.{subclass.__qualname__}")
+    return names
 
 
 def parser_options(parser: Any) -> list[str]:

@@ -60,3 +60,10 @@ def test_the_command_line_says_did_you_mean(
     error = "\n".join(line for line in capsys.readouterr().err.splitlines() if "args parameter" not in line)
     assert error.startswith("giugan: ") and hint in error and len(error.strip().splitlines()) == 2
     assert not list(tmp_path.iterdir())  # a refused command writes nothing
+
+
+def test_an_abstract_class_names_its_concrete_subclasses() -> None:
+    hint = suggestion("model.loss: Expected a path but giugan.losses.AdversarialLoss either not accessible")
+    assert hint is not None and "`giugan.losses.AdversarialLoss` is an abstract base class" in hint
+    assert "giugan.losses.WassersteinLoss" in hint and "giugan.losses.RelativisticAverageLoss" in hint
+    assert "giugan.losses.AdversarialLoss," not in hint  # the base itself is not offered
