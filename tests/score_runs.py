@@ -30,6 +30,36 @@ def score_sets(metrics: GenerativeMetrics, real: torch.Tensor, fake: torch.Tenso
     return metrics.compute()
 
 
+def torch_fidelity_frechet(network: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> float:
+    """torch-fidelity's Fréchet distance between ``network``'s features of two image sets."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    (real_features,) = network(real)
+    (fake_features,) = network(fake)
+    statistics = [fid_features_to_statistics(f.double()) for f in (fake_features, real_features)]
+    return fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"]
+
+
+def refused_offline_fit(folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                        switch: str) -> str:
+    """A tiny fit with ``metrics.init_args.<switch>`` on, in ``folder``, on a machine without the
+    weights or a network: checks exit 2 and that nothing but the hub cache folder was made;
+    returns what it printed to stderr."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(folder / "hub"))
+
+    def offline(url: str, destination: str, **kwargs: object) -> None:
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    code = main(["fit", "--config", QUICKSTART, *TINY_QUICKSTART, "--model.generator_iterations", "2",
+                 f"--model.metrics.init_args.{switch}", "true", "--trainer.enable_progress_bar", "false"])  # fmt: skip
+    assert code == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["hub"]  # no run directory, no cache
+    return capsys.readouterr().err
+
+
 def fit_kept_by(score: str, folder: Path, overrides: Path) -> tuple[Path, list[float]]:
     """A 4-iteration tiny fit evaluated at 2 and 4 logging to ``folder/runs/tiny``; checks that
     ``score`` was logged finite and positive at both and that best.ckpt follows it.

@@ -12,10 +12,9 @@ from pathlib import Path
 import lightning.pytorch  # noqa: F401  (imported before capsys starts, see tests/conftest.py)
 import numpy as np
 import pytest
-import torch
 from clip_networks import release_file
-from score_runs import fit_kept_by, scores_of_test_and_eval
-from tiny_quickstart import QUICKSTART, TINY_QUICKSTART
+from score_runs import fit_kept_by, refused_offline_fit, scores_of_test_and_eval
+from tiny_quickstart import QUICKSTART
 
 from giugan.cli import main
 
@@ -45,21 +44,9 @@ def test_fit_test_and_eval_report_fd_clip(tmp_path: Path, monkeypatch: pytest.Mo
 def test_fit_and_eval_without_clip_weights_offline_are_one_paragraph_and_write_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-
-    def offline(url: str, destination: str, **kwargs: object) -> None:
-        raise OSError("Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    code = main(["fit", "--config", QUICKSTART, *TINY_QUICKSTART, "--model.generator_iterations", "2",
-                 "--model.metrics.init_args.fd_clip", "true", "--trainer.enable_progress_bar", "false"])  # fmt: skip
-    assert code == 2
-    message = capsys.readouterr().err
+    message = refused_offline_fit(tmp_path, monkeypatch, capsys, "fd_clip")
     assert "giugan: The CLIP weights needed for FD-CLIP are unavailable" in message
     assert "--model.metrics.init_args.clip_weights_path /path/to/ViT-B-32.pt" in message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub"]  # no run directory, no cache
 
     samples = tmp_path / "samples"
     samples.mkdir()

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from data.helpers import write_cifar10
 from dinov2_networks import release_checkpoint, tiny_dinov2
-from score_runs import fit_kept_by, scores_of_test_and_eval
-from tiny_quickstart import QUICKSTART, TINY_QUICKSTART
+from score_runs import fit_kept_by, refused_offline_fit, scores_of_test_and_eval
+from tiny_quickstart import QUICKSTART
 
 from giugan.cli import main
 from giugan.metrics import dinov2
@@ -68,18 +67,6 @@ def test_the_shapes_judge_refuses_cifar10(tmp_path: Path, capsys: pytest.Capture
 def test_fit_without_dinov2_weights_offline_is_one_paragraph_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-
-    def offline(url: str, destination: str, progress: bool = True) -> None:
-        raise OSError("Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    code = main(["fit", "--config", QUICKSTART, *TINY_QUICKSTART, "--model.generator_iterations", "2",
-                 "--model.metrics.init_args.fd_dinov2", "true", "--trainer.enable_progress_bar", "false"])  # fmt: skip
-    assert code == 2
-    message = capsys.readouterr().err
+    message = refused_offline_fit(tmp_path, monkeypatch, capsys, "fd_dinov2")
     assert "giugan: The DINOv2 weights needed for FD-DINOv2 are unavailable" in message
     assert "--model.metrics.init_args.dinov2_weights_path /path/to/dinov2_vitl14_pretrain.pth" in message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub"]  # no run directory, no cache

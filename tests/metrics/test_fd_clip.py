@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from clip_networks import release_file
-from score_runs import score_sets
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from score_runs import score_sets, torch_fidelity_frechet
 
 from giugan.metrics import GenerativeMetrics
 from giugan.metrics.clip import (
@@ -44,7 +43,6 @@ def suite(weights: Path, cache: Path, **switches: bool) -> GenerativeMetrics:
     )  # fmt: skip
 
 
-scores = score_sets
 
 
 def test_the_encoders_are_torch_fidelitys() -> None:
@@ -68,33 +66,28 @@ def test_features_equal_torch_fidelitys_extractor_on_the_same_file(weights: Path
 
 def test_equals_torch_fidelity_frechet_distance_on_the_same_features(weights: Path, tmp_path: Path) -> None:
     metrics = suite(weights, tmp_path / "cache")
-    values = scores(metrics, REAL, FAKE)
+    values = score_sets(metrics, REAL, FAKE)
     assert list(values) == ["fd_clip"]
     network = metrics.extractors.network("clip")
     assert network is not None and metrics.extractor is None  # no Inception role: not built
-    (real,) = network(REAL)
-    (fake,) = network(FAKE)
-    expected = fid_statistics_to_metric(
-        fid_features_to_statistics(fake.double()), fid_features_to_statistics(real.double()), verbose=False
-    )["frechet_inception_distance"]
-    assert values["fd_clip"] == pytest.approx(expected, rel=1e-6)
+    assert values["fd_clip"] == pytest.approx(torch_fidelity_frechet(network, REAL, FAKE), rel=1e-6)
     assert values["fd_clip"] > 1e-3  # the sets differ (the same set: ~0, below)
 
 
 def test_a_set_against_itself_is_zero(weights: Path, tmp_path: Path) -> None:
-    assert scores(suite(weights, tmp_path / "cache"), REAL, REAL)["fd_clip"] == pytest.approx(0.0, abs=1e-6)
+    assert score_sets(suite(weights, tmp_path / "cache"), REAL, REAL)["fd_clip"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_cache_key_and_protocol_name_the_clip_weights(weights: Path, tmp_path: Path) -> None:
     first = suite(weights, tmp_path / "cache", fd_dinov2=False, fid=True)
-    values = scores(first, REAL, FAKE)
+    values = score_sets(first, REAL, FAKE)
     assert list(values) == ["fid", "fd_clip"]
     key = first.reference_key("shapes-test-16", 24)
     assert key["extractors"] == {"clip": first.extractors.network("clip").identity}
     stored = torch.load(first.reference_path(key), weights_only=True)["stats"]
     assert int(stored["fd_clip_num_samples"]) == 24
     second = suite(weights, tmp_path / "cache", fid=True)
-    assert second.load_reference(key) and scores(second, REAL, FAKE) == pytest.approx(values)
+    assert second.load_reference(key) and score_sets(second, REAL, FAKE) == pytest.approx(values)
     protocol = first.protocol()
     assert protocol["fd_clip"] is True and protocol["clip_model"] == "clip-vit-b-32"
     assert protocol["clip_weights_file"] == str(weights) and protocol["clip_feature_dim"] == 16

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from dinov2_networks import release_checkpoint, tiny_dinov2
-from score_runs import score_sets
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from score_runs import score_sets, torch_fidelity_frechet
 
 from giugan.metrics import GenerativeMetrics, dinov2
 from giugan.metrics.registry import best_criterion
@@ -42,32 +41,26 @@ def suite(weights: Path, cache: Path, **switches: bool) -> GenerativeMetrics:
     )  # fmt: skip
 
 
-scores = score_sets
 
 
 def test_equals_torch_fidelity_frechet_distance_on_the_same_features(weights: Path, tmp_path: Path) -> None:
     metrics = suite(weights, tmp_path / "cache")
-    values = scores(metrics, REAL, FAKE)
+    values = score_sets(metrics, REAL, FAKE)
     assert list(values) == ["fd_dinov2"]
     network = metrics.extractors.network("dinov2")
     assert network is not None and metrics.extractor is None  # no Inception role: not built
-    (real,) = network(REAL)
-    (fake,) = network(FAKE)
-    expected = fid_statistics_to_metric(
-        fid_features_to_statistics(fake.double()), fid_features_to_statistics(real.double()), verbose=False
-    )["frechet_inception_distance"]
-    assert values["fd_dinov2"] == pytest.approx(expected, rel=1e-6)
+    assert values["fd_dinov2"] == pytest.approx(torch_fidelity_frechet(network, REAL, FAKE), rel=1e-6)
     assert values["fd_dinov2"] > 0.1  # the sets differ (the same set: ~0, below)
     assert metrics.last_counts == {"real": 24, "fake": 20}
 
 
 def test_a_set_against_itself_is_zero(weights: Path, tmp_path: Path) -> None:
-    assert scores(suite(weights, tmp_path / "cache"), REAL, REAL)["fd_dinov2"] == pytest.approx(0.0, abs=1e-6)
+    assert score_sets(suite(weights, tmp_path / "cache"), REAL, REAL)["fd_dinov2"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_cache_entries_key_and_protocol_name_the_dinov2_network(weights: Path, tmp_path: Path) -> None:
     first = suite(weights, tmp_path / "cache", fid=True)
-    values = scores(first, REAL, FAKE)
+    values = score_sets(first, REAL, FAKE)
     assert list(values) == ["fid", "fd_dinov2"]
     key = first.reference_key("shapes-test-16", 24)
     identity = first.extractors.network("dinov2").identity
@@ -76,7 +69,7 @@ def test_cache_entries_key_and_protocol_name_the_dinov2_network(weights: Path, t
     assert int(stored["fd_dinov2_num_samples"]) == 24 and int(stored["fid_num_samples"]) == 24
     second = suite(weights, tmp_path / "cache", fid=True)
     assert second.load_reference(key)  # a hit: the same network and weights
-    assert scores(second, REAL, FAKE) == pytest.approx(values)
+    assert score_sets(second, REAL, FAKE) == pytest.approx(values)
     protocol = first.protocol()
     assert protocol["fd_dinov2"] is True and protocol["dinov2_model"] == "vit_small_patch14_dinov2"
     assert protocol["dinov2_weights_file"] == str(weights)
