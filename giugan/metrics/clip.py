@@ -25,7 +25,12 @@ import torch
 from torch import Tensor, nn
 
 from giugan.messages import first_line
-from giugan.metrics.extractors import WeightsUnavailable, check_images, sha256_of_file
+from giugan.metrics.extractors import (
+    WeightsUnavailable,
+    check_images,
+    find_weights_file,
+    sha256_of_file,
+)
 
 #: The CLIP encoders of torch-fidelity's registry (its ``MODEL_URLS``); ViT-B/32 is the
 #: choice of Kynkäänniemi et al. (numbers of the others are comparable only with themselves).
@@ -89,27 +94,11 @@ def resolve_clip_weights(model: str, weights_path: str | Path | None = None) -> 
             download failed.
     """
     check_clip_model(model)
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise CLIPWeightsUnavailable(
-                f"`{CLIP_WEIGHTS_KEY}` points at '{path}', which is not an existing file", model
-            )
-        return path
-    cached = _hub_cache_path(model)
-    if cached.is_file():
-        return cached
     url, sha256, _ = _release(model)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(cached), hash_prefix=sha256, progress=False)
-    except Exception as err:  # no network, proxy, HTTP error, wrong hash, disk: "unavailable"
-        raise CLIPWeightsUnavailable(
-            f"no local file was given and downloading it to '{cached}' failed "
-            f"({type(err).__name__}: {first_line(err)})",
-            model,
-        ) from err
-    return cached
+    return find_weights_file(
+        weights_path, f"`{CLIP_WEIGHTS_KEY}`", _hub_cache_path(model), url,
+        lambda reason: CLIPWeightsUnavailable(reason, model), hash_prefix=sha256,
+    )  # fmt: skip
 
 
 def check_clip_model(model: str) -> None:

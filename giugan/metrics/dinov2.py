@@ -31,7 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from giugan.messages import first_line
-from giugan.metrics.extractors import WeightsUnavailable, check_images, sha256_of_file
+from giugan.metrics.extractors import (
+    WeightsUnavailable,
+    check_images,
+    find_weights_file,
+    sha256_of_file,
+)
 
 #: The side torch-fidelity's DINOv2 extractor resizes every image to.
 DINOV2_IMAGE_SIZE = 224
@@ -97,27 +102,10 @@ def resolve_dinov2_weights(architecture: str, weights_path: str | Path | None = 
         DINOv2WeightsUnavailable: a given path is not a file, or nothing is cached and the
             download failed.
     """
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise DINOv2WeightsUnavailable(
-                f"`{DINOV2_WEIGHTS_KEY}` points at '{path}', which is not an existing file",
-                architecture,
-            )
-        return path
-    cached = _hub_cache_path(architecture)
-    if cached.is_file():
-        return cached
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(dinov2_weights_url(architecture), str(cached), progress=False)
-    except Exception as err:  # no network, proxy, HTTP error, disk: all mean "unavailable"
-        raise DINOv2WeightsUnavailable(
-            f"no local file was given and downloading it to '{cached}' failed "
-            f"({type(err).__name__}: {first_line(err)})",
-            architecture,
-        ) from err
-    return cached
+    return find_weights_file(
+        weights_path, f"`{DINOV2_WEIGHTS_KEY}`", _hub_cache_path(architecture),
+        dinov2_weights_url(architecture), lambda reason: DINOv2WeightsUnavailable(reason, architecture),
+    )  # fmt: skip
 
 
 def dinov2_position_embedding(position_embedding: Tensor, grid: int) -> Tensor:

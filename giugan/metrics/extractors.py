@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -143,10 +144,45 @@ def clean_resize(images: Tensor, size: int = 299) -> Tensor:
     return torch.from_numpy(rounded).to(images.device)
 
 
-def _download_weights(url: str, destination: Path) -> None:
-    """Download ``url`` to ``destination`` (torch hub writes a temporary file, then moves it)."""
+def _download_weights(url: str, destination: Path, hash_prefix: str | None = None) -> None:
+    """Download ``url`` to ``destination`` (torch hub writes a temporary file, then moves it; with
+    ``hash_prefix``, only if the file's sha256 starts with it)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(destination), progress=False)
+    torch.hub.download_url_to_file(url, str(destination), hash_prefix=hash_prefix, progress=False)
+
+
+def find_weights_file(
+    given: str | Path | None,
+    given_by: str,
+    cached: Path,
+    url: str,
+    unavailable: Callable[[str], WeightsUnavailable],
+    hash_prefix: str | None = None,
+) -> Path:
+    """An extractor's weights file: ``given`` (named in messages as ``given_by``, e.g. its
+    config key), else ``cached`` (the torch hub cache), else a download of ``url`` into it.
+
+    Raises:
+        WeightsUnavailable: made by ``unavailable(reason)`` when ``given`` is not a file, or
+            nothing is cached and the download failed (no network, proxy, HTTP error, disk).
+    """
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise unavailable(f"{given_by} points at '{path}', which is not an existing file")
+        return path
+    if cached.is_file():
+        return cached
+    try:
+        _download_weights(url, cached, hash_prefix)
+    except Exception as err:  # every failure means "unavailable"
+        raise unavailable(
+            f"no local file was given and downloading it to '{cached}' failed "
+            f"({type(err).__name__}: {first_line(err)})"
+        ) from err
+    if not cached.is_file():
+        raise unavailable(f"the download finished but '{cached}' does not exist")
+    return cached
 
 
 def resolve_inception_weights(weights_path: str | Path | None = None) -> Path:
@@ -164,26 +200,9 @@ def resolve_inception_weights(weights_path: str | Path | None = None) -> Path:
         source = f"environment variable {WEIGHTS_ENV_VAR}"
     else:
         source = f"`{WEIGHTS_CONFIG_KEY}`"
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise InceptionWeightsUnavailable(
-                f"{source} points at '{path}', which is not an existing file"
-            )
-        return path
-    cached = _hub_cache_path()
-    if cached.is_file():
-        return cached
-    try:
-        _download_weights(INCEPTION_WEIGHTS_URL, cached)
-    except Exception as err:  # no network, proxy, HTTP error, disk: all mean "unavailable"
-        raise InceptionWeightsUnavailable(
-            f"no local file was given and downloading it to '{cached}' failed "
-            f"({type(err).__name__}: {err})"
-        ) from err
-    if not cached.is_file():
-        raise InceptionWeightsUnavailable(f"the download finished but '{cached}' does not exist")
-    return cached
+    return find_weights_file(
+        weights_path, source, _hub_cache_path(), INCEPTION_WEIGHTS_URL, InceptionWeightsUnavailable
+    )
 
 
 class InceptionExtractor(nn.Module):

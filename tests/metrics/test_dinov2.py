@@ -117,7 +117,7 @@ def test_a_wrong_file_names_itself_and_the_fix(tmp_path: Path) -> None:
 def test_offline_without_weights_is_one_paragraph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
-    def offline(url: str, destination: str, progress: bool = True) -> None:
+    def offline(url: str, destination: str, hash_prefix: str | None = None, progress: bool = True) -> None:
         raise OSError("Network is unreachable")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)

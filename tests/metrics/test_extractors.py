@@ -106,7 +106,7 @@ def test_no_network_and_no_cache_gives_the_paragraph(tmp_path: Path, monkeypatch
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     calls = []
 
-    def offline(url: str, destination: Path) -> None:
+    def offline(url: str, destination: Path, hash_prefix: str | None = None) -> None:
         calls.append((url, destination))
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
